@@ -1,0 +1,530 @@
+"""DELRec from raw data to a results table, one resumable stage at a time (``hf-delrec run RECIPE.yaml``).
+
+    data -> teacher -> teacher export -> stage 1 (distill) -> stage 2 (SFT) [+ LoRA-only ablation]
+         -> evaluation (results.json / results.md / validation plot) -> model card
+
+Every stage writes one directory through ``atomic_directory`` (temp dir + rename), so a directory that exists is
+complete: a stage whose directory exists is skipped, and an interrupted run restarts at the first missing stage.
+Stages that belong to other parts of the library are run through their CLI verbs with a recipe file generated from
+the pipeline recipe's section (``teacher:``, ``distill:`` ...), so the pipeline depends only on those verbs' recipes.
+
+Run layout (``output_dir``)::
+
+    recipes/            the generated per-stage recipes (what was run, reproducible by hand)
+    data/               prepared dataset (+ data/teacher_predictions/<teacher>/ from the export)
+    teacher/            the teacher model
+    soft_prompt/        stage-1 soft prompt
+    delrec/             stage-2 model = the final DELRec (AutoModel.from_pretrained loads it)
+    lora_only/          ablation: stage 2 without soft prompt (no distillation)
+    evaluation/         one JSON per result row (resumable), then results.json, results.md, validation_hr1.png
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import logging
+import math
+import random
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from .recipe import RecipeError, load_recipe, parse_recipe
+from .utils.io import atomic_directory, write_json_atomic
+
+logger = logging.getLogger(__name__)
+
+SMOLLM2_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+ALL_ROWS = ("teacher", "popularity", "zero_shot", "lora_only", "stage1_only", "delrec")
+ROW_LABELS = {
+    "teacher": "{teacher} teacher (same candidates)",
+    "popularity": "Popularity (training interactions)",
+    "zero_shot": "Zero-shot LLM (no soft prompt, no LoRA)",
+    "lora_only": "LoRA without soft prompt (no distillation)",
+    "stage1_only": "Stage 1 only (soft prompt, no LoRA)",
+    "delrec": "DELRec (stage 1 + stage 2)",
+}
+SECTIONS = ("data", "teacher", "export", "distill", "sft", "sft_ablation")
+
+
+@dataclass
+class PipelineArguments:
+    """Top-level keys of a pipeline recipe; the per-stage sections are mappings passed to each stage.
+
+    Args:
+        output_dir: run directory (every stage writes a sub-directory; existing ones are reused).
+        dataset: data source of ``hf-delrec data prepare`` ("ml-100k", "amazon", ...).
+        data_source: raw files of that source; or ``data_dir`` = an already prepared dataset (then no data stage).
+        model_name_or_path / backbone_dtype: the LLM.
+        teacher: teacher architecture ("sasrec", "gru4rec", "caser", "bert4rec").
+        domain: prompt domain; num_candidates: candidates per prompt (prepared data must hold at least as many).
+        eval_split / eval_num_users: users the result rows are computed on (the same seeded subset for every row;
+            None = all users of the split).
+        eval_batch_size: prompts per scoring batch.
+        rows: which result rows to produce (subset of teacher, popularity, zero_shot, lora_only, stage1_only, delrec).
+        seed: seed for every stage that takes one (a section may override it).
+        data / teacher_args / export / distill / sft / sft_ablation: per-stage settings (see the recipes).
+        card: write README.md (model card) into the final model directory when ``hf_delrec.hub`` can render one.
+    """
+
+    output_dir: str = "runs/delrec"
+    dataset: str = "ml-100k"
+    data_source: str | None = None
+    data_dir: str | None = None
+    model_name_or_path: str = SMOLLM2_ID
+    backbone_dtype: str = "float32"
+    teacher: str = "sasrec"
+    domain: str = "movies"
+    num_candidates: int = 20
+    eval_split: str = "test"
+    eval_num_users: int | None = 200
+    eval_batch_size: int = 4
+    rows: list[str] = field(default_factory=lambda: list(ALL_ROWS))
+    seed: int = 42
+    data: dict = field(default_factory=dict)
+    teacher_args: dict = field(default_factory=dict)
+    export: dict = field(default_factory=dict)
+    distill: dict = field(default_factory=dict)
+    sft: dict = field(default_factory=dict)
+    sft_ablation: dict = field(default_factory=dict)
+    card: bool = True
+
+    def __post_init__(self):
+        unknown = [r for r in self.rows if r not in ALL_ROWS]
+        if unknown:
+            raise RecipeError(f"rows: unknown row(s) {unknown}; choose from {list(ALL_ROWS)}")
+        if self.eval_split not in ("validation", "test"):
+            raise RecipeError(f"eval_split must be 'validation' or 'test', got {self.eval_split!r}")
+        if self.data_dir is None and self.data_source is None:
+            raise RecipeError("give data_source (raw files to prepare) or data_dir (an already prepared dataset)")
+
+
+def parse_pipeline_args(argv: list[str]) -> PipelineArguments:
+    """``RECIPE.yaml [key=value ...]``; a dotted key edits a section: ``sft.max_steps=10``, ``teacher_args.seed=1``."""
+    argv = list(argv)
+    plain, dotted = [], []
+    for a in argv:
+        key = a[2:] if a.startswith("--") else a
+        if "=" in key and "." in key.split("=", 1)[0]:
+            dotted.append(key)
+        else:
+            plain.append(a)
+    (args,) = parse_recipe((PipelineArguments,), plain)
+    for text in dotted:
+        key, raw = text.split("=", 1)
+        section, sub = key.split(".", 1)
+        section = section.replace("-", "_")
+        if section == "teacher":  # "teacher" is the architecture name at top level; its section is teacher_args
+            section = "teacher_args"
+        if not isinstance(getattr(args, section, None), dict):
+            raise RecipeError(f"command line: {key!r}: {section!r} is not a section ({', '.join(SECTIONS)})")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        getattr(args, section)[sub.replace("-", "_")] = raw if value is None and raw.strip().lower() not in (
+            "none", "null", "~") else value
+    return args
+
+
+def load_pipeline_recipe(path: str | Path) -> dict:
+    """The raw YAML mapping (for provenance)."""
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+
+
+# ----------------------------------------------------------------------------------------------------- stages
+
+
+@dataclass
+class Stage:
+    name: str
+    path: Path
+    run: Callable[[], None]
+    marker: str | None = None  # a file that must exist inside ``path`` for the stage to count as done
+
+    def done(self) -> bool:
+        return self.path.is_dir() and (self.marker is None or (self.path / self.marker).exists())
+
+
+class Pipeline:
+    def __init__(self, args: PipelineArguments, recipe_text: str | None = None):
+        self.args = args
+        self.out = Path(args.output_dir)
+        self.recipe_text = recipe_text
+        self.timings: dict[str, dict] = {}
+
+    # -- paths
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.args.data_dir) if self.args.data_dir else self.out / "data"
+
+    @property
+    def teacher_dir(self) -> Path:
+        return self.out / "teacher"
+
+    @property
+    def predictions_dir(self) -> Path:
+        return self.data_dir / "teacher_predictions" / self.args.teacher
+
+    @property
+    def soft_prompt_dir(self) -> Path:
+        return self.out / "soft_prompt"
+
+    @property
+    def delrec_dir(self) -> Path:
+        return self.out / "delrec"
+
+    @property
+    def lora_only_dir(self) -> Path:
+        return self.out / "lora_only"
+
+    @property
+    def eval_dir(self) -> Path:
+        return self.out / "evaluation"
+
+    def needs(self) -> set[str]:
+        rows = set(self.args.rows)
+        need = {"data", "evaluation"}
+        if rows & {"teacher", "stage1_only", "delrec"}:
+            need |= {"teacher"}
+        if rows & {"stage1_only", "delrec"}:
+            need |= {"export", "distill"}
+        if "delrec" in rows:
+            need.add("sft")
+        if "lora_only" in rows:
+            need.add("sft_ablation")
+        return need
+
+    def stages(self) -> list[Stage]:
+        need = self.needs()
+        all_stages = [
+            Stage("data", self.data_dir, self.run_data, "stats.json"),
+            Stage("teacher", self.teacher_dir, self.run_teacher, "config.json"),
+            Stage("export", self.predictions_dir, self.run_export),
+            Stage("distill", self.soft_prompt_dir, self.run_distill, "config.json"),
+            Stage("sft", self.delrec_dir, self.run_sft, "config.json"),
+            Stage("sft_ablation", self.lora_only_dir, self.run_sft_ablation, "config.json"),
+            Stage("evaluation", self.eval_dir, self.run_evaluation, "results.json"),
+        ]
+        return [s for s in all_stages if s.name in need]
+
+    def run(self) -> dict:
+        self.out.mkdir(parents=True, exist_ok=True)
+        if self.recipe_text is not None:
+            (self.out / "recipes").mkdir(exist_ok=True)
+            (self.out / "recipes" / "pipeline.yaml").write_text(self.recipe_text, encoding="utf-8")
+        for stage in self.stages():
+            if stage.done():
+                logger.info("stage %-12s done already (%s): skipped", stage.name, stage.path)
+                print(f"[hf-delrec run] {stage.name}: already done ({stage.path}), skipped", flush=True)
+                continue
+            if stage.path.exists() and stage.name != "data":
+                # Exists but incomplete (written by hand or by an older version): never build on it.
+                raise RuntimeError(f"{stage.path} exists but is incomplete (no {stage.marker}); remove it to rerun "
+                                   f"stage {stage.name}")
+            print(f"[hf-delrec run] {stage.name}: running -> {stage.path}", flush=True)
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            stage.run()
+            self.timings[stage.name] = {"cpu_seconds": round(time.process_time() - cpu0, 1),
+                                        "wall_seconds": round(time.perf_counter() - wall0, 1)}
+            write_json_atomic(self.out / "timings" / f"{stage.name}.json", self.timings[stage.name])
+            print(f"[hf-delrec run] {stage.name}: done in {self.timings[stage.name]['wall_seconds']} s", flush=True)
+        card = self.write_card() if self.args.card and "delrec" in self.args.rows else None
+        results = json.loads((self.eval_dir / "results.json").read_text(encoding="utf-8"))
+        results["model_card"] = card
+        return results
+
+    # -- helpers
+    def _write_recipe(self, name: str, values: dict) -> Path:
+        path = self.out / "recipes" / f"{name}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(values, sort_keys=False, allow_unicode=True), encoding="utf-8")
+        return path
+
+    def _run_verb(self, verb: str, argv: list[str]) -> None:
+        module = f"hf_delrec.commands.{verb.replace('-', '_')}"
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            raise RuntimeError(f"this pipeline stage needs `hf-delrec {verb}` ({module}), which is not available: "
+                               f"{exc}") from exc
+        logger.info("running hf-delrec %s %s", verb, " ".join(argv))
+        rc = mod.main(list(argv))
+        if rc:
+            raise RuntimeError(f"`hf-delrec {verb} {' '.join(argv)}` failed with exit code {rc}")
+
+    # -- stage bodies
+    def run_data(self) -> None:
+        from .data import prepare_dataset
+
+        options = {"seed": self.args.seed, "num_candidates": self.args.num_candidates, **self.args.data}
+        prepare_dataset(self.args.dataset, self.args.data_source, self.data_dir, **options)
+
+    def run_teacher(self) -> None:
+        values = {"data_dir": str(self.data_dir), "model_type": self.args.teacher, "output_dir": str(self.teacher_dir),
+                  "seed": self.args.seed, **self.args.teacher_args}
+        self._run_verb("train-teacher", [str(self._write_recipe("teacher", values))])
+
+    def run_export(self) -> None:
+        values = {"teacher_path": str(self.teacher_dir), "data_dir": str(self.data_dir), "name": self.args.teacher,
+                  **self.args.export}
+        self._run_verb("export-teacher", [str(self._write_recipe("export", values))])
+
+    def run_distill(self) -> None:
+        values = {"data_dir": str(self.data_dir), "backbone": self.args.model_name_or_path,
+                  "backbone_dtype": self.args.backbone_dtype, "teacher_name": self.args.teacher,
+                  "teacher_display_name": self.teacher_label, "templates": self.args.domain,
+                  "num_candidates": self.args.num_candidates, "output_dir": str(self.soft_prompt_dir),
+                  "seed": self.args.seed, **self.args.distill}
+        self._run_verb("distill", [str(self._write_recipe("distill", values))])
+
+    @property
+    def teacher_label(self) -> str:
+        from .trainers.sft_trainer import teacher_display_name
+
+        return teacher_display_name(self.args.teacher, default=self.args.teacher)
+
+    def _sft_values(self, section: dict, out: Path, soft_prompt: Path | None) -> dict:
+        return {"data_dir": str(self.data_dir), "model_name_or_path": self.args.model_name_or_path,
+                "backbone_dtype": self.args.backbone_dtype, "soft_prompt_path": str(soft_prompt) if soft_prompt else None,
+                "domain": self.args.domain, "teacher_name": self.teacher_label,
+                "num_candidates": self.args.num_candidates, "output_dir": str(out),
+                "seed": self.args.seed, **section}
+
+    def run_sft(self) -> None:
+        values = self._sft_values(self.args.sft, self.delrec_dir, self.soft_prompt_dir)
+        self._run_verb("sft", [str(self._write_recipe("sft", values))])
+
+    def run_sft_ablation(self) -> None:
+        # The same stage-2 recipe, minus the soft prompt (and minus anything the ablation section overrides).
+        values = self._sft_values({**self.args.sft, **self.args.sft_ablation}, self.lora_only_dir, None)
+        values["soft_prompt_path"] = None
+        self._run_verb("sft", [str(self._write_recipe("sft_ablation", values))])
+
+    def run_evaluation(self) -> None:
+        with atomic_directory(self.eval_dir, overwrite=True) as tmp:
+            # Resumable per row: rows finished by an interrupted run are kept in evaluation.partial/.
+            partial = self.out / "evaluation.partial"
+            partial.mkdir(exist_ok=True)
+            results = evaluate_rows(self, partial)
+            for f in partial.iterdir():
+                shutil.copy2(f, tmp / f.name)
+            write_json_atomic(tmp / "results.json", results)
+            (tmp / "results.md").write_text(results_markdown(results), encoding="utf-8")
+            curve = self.delrec_dir / "validation_hr1.png"
+            if curve.is_file():
+                shutil.copy2(curve, tmp / "validation_hr1.png")
+        shutil.rmtree(self.out / "evaluation.partial", ignore_errors=True)
+        print(results_markdown(results), flush=True)
+
+    def write_card(self) -> str | None:
+        """README.md for the final model (rendered by ``hf_delrec.hub``), with the results table beside it."""
+        try:
+            hub = importlib.import_module("hf_delrec.hub")
+        except ModuleNotFoundError:
+            print("[hf-delrec run] card: hf_delrec.hub is not available in this version, no model card written",
+                  flush=True)
+            return None
+        results = json.loads((self.eval_dir / "results.json").read_text(encoding="utf-8"))
+        # The card's results table reads *results*.json of the model directory ({split: {setting: metrics}}).
+        table = {r["label"]: {k: r["metrics"][k] for k in ("HR@1", "HR@5", "NDCG@5")} for r in results["rows"]}
+        write_json_atomic(self.delrec_dir / "test_results.json", {results["split"]: table})
+        protocol = (f"{results['num_users']} {results['split']} users of {results['dataset']}, "
+                    f"{results['num_candidates']} candidates each (the true next item + sampled negatives), "
+                    "pessimistic ties; every row ranks the same candidate lists.")
+        try:
+            path = hub.write_model_card(self.delrec_dir, protocol=protocol)
+        except Exception as exc:  # the card is documentation: report it, never lose the trained model over it
+            print(f"[hf-delrec run] card: not written ({type(exc).__name__}: {exc})", flush=True)
+            return None
+        print(f"[hf-delrec run] card: {path}", flush=True)
+        return str(path)
+
+
+# ----------------------------------------------------------------------------------------------------- evaluation
+
+
+def _teacher_ranks(teacher_dir: Path, rows: list[dict]):
+    import numpy as np
+    import torch
+    from transformers import AutoModel
+
+    from .metrics import ranks_from_scores
+
+    teacher = AutoModel.from_pretrained(str(teacher_dir))
+    teacher.eval()
+    max_len = int(teacher.config.max_seq_length)
+    ranks = []
+    for start in range(0, len(rows), 256):
+        chunk = rows[start : start + 256]
+        hist = [r["history"][-max_len:] for r in chunk]
+        width = max(1, max(len(h) for h in hist))
+        ids = torch.zeros((len(chunk), width), dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, h in enumerate(hist):  # teachers take histories padded on the left with 0
+            if h:
+                ids[i, width - len(h) :] = torch.as_tensor(h)
+                mask[i, width - len(h) :] = 1
+        cands = torch.as_tensor([r["candidates"] for r in chunk], dtype=torch.long)
+        with torch.no_grad():
+            scores = teacher.score_candidates(ids, cands, attention_mask=mask)
+        ranks.append(ranks_from_scores(scores, [r["candidates"].index(r["target"]) for r in chunk]))
+    return np.concatenate(ranks)
+
+
+def _popularity_ranks(prepared, rows: list[dict]):
+    import numpy as np
+
+    from .metrics import ranks_from_scores
+
+    counts = Counter()
+    for r in prepared.examples["train"]:  # training sequences only (history + target of the train rows)
+        counts.update(int(i) for i in r["history"])
+        counts[int(r["target"])] += 1
+    scores = np.asarray([[counts.get(c, 0) for c in r["candidates"]] for r in rows], dtype=np.float64)
+    return ranks_from_scores(scores, [r["candidates"].index(r["target"]) for r in rows], ties="pessimistic")
+
+
+def _llm_row_model(pipe: "Pipeline", name: str, prepared):
+    from .models.delrec import DELRec
+    from .trainers.sft_config import DELRecSFTScriptArguments
+    from .trainers.sft_trainer import build_delrec_model
+
+    if name == "delrec":
+        model = DELRec.from_pretrained(str(pipe.delrec_dir))
+    elif name == "lora_only":
+        model = DELRec.from_pretrained(str(pipe.lora_only_dir))
+    else:
+        # zero-shot / stage-1-only: the same prompt settings as stage 2, no adapter.
+        known = {f.name for f in dataclasses.fields(DELRecSFTScriptArguments)}
+        section = {k: v for k, v in pipe.args.sft.items() if k in known and k not in ("data_dir", "overwrite")}
+        section.update(model_name_or_path=pipe.args.model_name_or_path, backbone_dtype=pipe.args.backbone_dtype,
+                       domain=section.get("domain", pipe.args.domain),
+                       soft_prompt_path=str(pipe.soft_prompt_dir) if name == "stage1_only" else None)
+        model = build_delrec_model(DELRecSFTScriptArguments(**section), prepared, pipe.args.num_candidates)
+    model.eval()
+    return model
+
+
+def evaluate_rows(pipe: "Pipeline", partial_dir: Path) -> dict:
+    """Every requested row on the same users and candidates; each finished row is saved in ``partial_dir``."""
+    import torch
+
+    from .data import load_prepared
+    from .metrics import compute_metrics
+    from .trainers.sft_data import rank_rows, ranking_rows
+
+    args = pipe.args
+    torch.manual_seed(args.seed)
+    prepared = load_prepared(pipe.data_dir)
+    rows = ranking_rows(prepared.examples[args.eval_split], args.eval_num_users, seed=args.seed)
+    num_c = {len(r["candidates"]) for r in rows}
+    if len(num_c) != 1:
+        raise ValueError(f"{pipe.data_dir}: evaluation rows have different candidate counts {sorted(num_c)}")
+    n_cand = num_c.pop()
+    teacher_label = pipe.teacher_label
+    out_rows = []
+    for name in args.rows:
+        f = partial_dir / f"{name}.json"
+        if f.is_file():
+            out_rows.append(json.loads(f.read_text(encoding="utf-8")))
+            print(f"[hf-delrec run] evaluation row {name}: reused", flush=True)
+            continue
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        if name == "teacher":
+            ranks = _teacher_ranks(pipe.teacher_dir, rows)
+        elif name == "popularity":
+            ranks = _popularity_ranks(prepared, rows)
+        else:
+            model = _llm_row_model(pipe, name, prepared)
+            ranks = rank_rows(model, rows, batch_size=args.eval_batch_size)
+            del model
+        wall = time.perf_counter() - wall0
+        metrics = compute_metrics(ranks, ks=(1, 5, 10))
+        row = {"name": name, "label": ROW_LABELS[name].format(teacher=teacher_label), "metrics": metrics,
+               "cpu_seconds": round(time.process_time() - cpu0, 1), "wall_seconds": round(wall, 1),
+               "users_per_second": round(len(rows) / max(wall, 1e-9), 2)}
+        write_json_atomic(f, row)
+        out_rows.append(row)
+        print(f"[hf-delrec run] evaluation row {name}: HR@1={metrics['HR@1']:.4f} HR@5={metrics['HR@5']:.4f} "
+              f"NDCG@5={metrics['NDCG@5']:.4f} ({wall:.0f} s)", flush=True)
+    training = {}
+    for label, stage, path in (("teacher", "teacher", pipe.teacher_dir),
+                               ("stage 1 (distill)", "distill", pipe.soft_prompt_dir),
+                               ("stage 2 (DELRec)", "sft", pipe.delrec_dir),
+                               ("stage 2 ablation (LoRA only)", "sft_ablation", pipe.lora_only_dir)):
+        entry = {}
+        timing = pipe.out / "timings" / f"{stage}.json"
+        if timing.is_file():
+            entry.update(json.loads(timing.read_text(encoding="utf-8")))
+        for fname in ("sft_results.json", "distill_results.json", "train_results.json", "trainer_state.json"):
+            if (path / fname).is_file():
+                res = json.loads((path / fname).read_text(encoding="utf-8"))
+                steps = res.get("global_steps", res.get("global_step", res.get("steps")))
+                if steps is not None:
+                    entry["steps"] = steps
+                if res.get("num_train_examples") is not None:
+                    entry["examples"] = res["num_train_examples"]
+                break
+        if entry:
+            training[label] = entry
+    stats = getattr(prepared, "stats", {}) or {}
+    return {
+        "dataset": stats.get("dataset", args.dataset),
+        "split": args.eval_split,
+        "num_users": len(rows),
+        "num_candidates": n_cand,
+        "llm": args.model_name_or_path,
+        "teacher": args.teacher,
+        "seed": args.seed,
+        "rows": out_rows,
+        "training": training,
+        "notes": [
+            "All rows rank the same users' prepared candidate lists; ranks are pessimistic on ties "
+            "(popularity ties among equally popular items count against it).",
+            "LLM rows score each candidate's full title log-likelihood given the prompt (shared-prompt KV cache)"
+            if "full_title" == pipe.args.sft.get("scoring", "full_title") else
+            "LLM rows score the first sub-word of each title (the paper's verbaliser).",
+        ],
+    }
+
+
+def results_markdown(results: dict) -> str:
+    """The results table (HR@1, HR@5, NDCG@5) with the protocol and training budget under it."""
+    lines = [
+        f"# DELRec results: {results.get('dataset', '?')}, {results.get('split', 'test')} users",
+        "",
+        f"{results['num_users']} users, {results['num_candidates']} candidates each (1 true next item + "
+        f"{results['num_candidates'] - 1} sampled negatives), pessimistic ties. LLM: `{results.get('llm')}`.",
+        "",
+        "| model | HR@1 | HR@5 | NDCG@5 |",
+        "|---|---:|---:|---:|",
+    ]
+    for row in results["rows"]:
+        m = row["metrics"]
+        lines.append(f"| {row['label']} | {m['HR@1']:.4f} | {m['HR@5']:.4f} | {m['NDCG@5']:.4f} |")
+    lines.append(f"| *random ranking (expected)* | {1 / results['num_candidates']:.4f} | "
+                 f"{min(5, results['num_candidates']) / results['num_candidates']:.4f} | "
+                 f"{_random_ndcg(results['num_candidates'], 5):.4f} |")
+    if results.get("training"):
+        lines += ["", "| stage | steps | examples | CPU s | wall s |", "|---|---:|---:|---:|---:|"]
+        for name, t in results["training"].items():
+            lines.append(f"| {name} | {t.get('steps', '')} | {t.get('examples', '')} | {t.get('cpu_seconds', '')} | "
+                         f"{t.get('wall_seconds', '')} |")
+    if results.get("notes"):
+        lines += [""] + [f"- {n}" for n in results["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def _random_ndcg(n: int, k: int) -> float:
+    return sum(1 / math.log2(r + 1) for r in range(1, min(k, n) + 1)) / n
+
+
+__all__ = ["PipelineArguments", "Pipeline", "parse_pipeline_args", "results_markdown", "ALL_ROWS", "ROW_LABELS"]
