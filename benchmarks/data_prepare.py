@@ -29,9 +29,12 @@ t0 = time.perf_counter()
 from hf_delrec.data import prepare_dataset
 source, path, out, opts = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
 t1 = time.perf_counter()
+r1 = resource.getrusage(resource.RUSAGE_SELF)
 stats = prepare_dataset(source, path, out, overwrite=True, **opts)
 t2 = time.perf_counter()
-print(json.dumps({"import_s": t1 - t0, "prepare_s": t2 - t1,
+r2 = resource.getrusage(resource.RUSAGE_SELF)
+cpu = (r2.ru_utime + r2.ru_stime) - (r1.ru_utime + r1.ru_stime)
+print(json.dumps({"import_s": t1 - t0, "prepare_s": t2 - t1, "prepare_cpu_s": cpu,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "num_users": stats["num_users"], "num_items": stats["num_items"],
                   "num_interactions": stats["num_interactions"], "timings_s": stats["timings_s"]}))
@@ -54,7 +57,9 @@ def make_synthetic(path: Path, interactions: int, users: int, items: int, seed: 
     weights = 1.0 / np.arange(1, items + 1) ** 0.8
     item = rng.choice(items, size=interactions, p=weights / weights.sum())
     ts = 1_500_000_000 + rng.integers(0, 10**8, size=interactions)
-    table = pa.table({"user_id": pa.array([f"u{u}" for u in user.tolist()]), "item_id": pa.array(item), "timestamp": ts})
+    table = pa.table(
+        {"user_id": pa.array([f"u{u}" for u in user.tolist()]), "item_id": pa.array(item), "timestamp": ts}
+    )
     pacsv.write_csv(table, path)
 
 
@@ -75,9 +80,11 @@ def run(source: str, path: str, options: dict, runs: int, workdir: Path) -> dict
         res["wall_s"] = wall
         results.append(res)
         shutil.rmtree(out, ignore_errors=True)
-        print(f"  run {k + 1}: wall {wall:.2f} s (prepare {res['prepare_s']:.2f} s), peak RSS {res['peak_rss_mb']:.0f} MB,"
+        print(f"  run {k + 1}: wall {wall:.2f} s (import {res['import_s']:.2f} s, prepare {res['prepare_s']:.2f} s, "
+              f"prepare CPU {res['prepare_cpu_s']:.2f} s), peak RSS {res['peak_rss_mb']:.0f} MB,"
               f" stages {res['timings_s']}", flush=True)  # fmt: skip
-    med = {key: statistics.median(r[key] for r in results) for key in ("wall_s", "prepare_s", "peak_rss_mb")}
+    med = {key: statistics.median(r[key] for r in results)
+           for key in ("wall_s", "import_s", "prepare_s", "prepare_cpu_s", "peak_rss_mb")}  # fmt: skip
     med.update({k: results[0][k] for k in ("num_users", "num_items", "num_interactions")})
     return med
 
@@ -111,10 +118,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"synthetic {args.interactions:,} interactions / {args.users:,} users:", flush=True)
         rows.append(("synthetic", run("interactions", str(csv), {}, args.runs, workdir)))
     print(f"\nmedian of {args.runs} run(s)")
-    print(f"{'dataset':<14} {'users':>9} {'items':>8} {'interactions':>13} {'wall s':>8} {'prepare s':>10} {'peak RSS MB':>12}")
+    print(
+        f"{'dataset':<14} {'users':>9} {'items':>8} {'interactions':>13} {'wall s':>8} {'import s':>9} "
+        f"{'prepare s':>10} {'prepare CPU s':>14} {'peak RSS MB':>12}"
+    )
     for name, r in rows:
-        print(f"{name:<14} {r['num_users']:>9,} {r['num_items']:>8,} {r['num_interactions']:>13,} {r['wall_s']:>8.2f} "
-              f"{r['prepare_s']:>10.2f} {r['peak_rss_mb']:>12.0f}")  # fmt: skip
+        print(
+            f"{name:<14} {r['num_users']:>9,} {r['num_items']:>8,} {r['num_interactions']:>13,} {r['wall_s']:>8.2f} "
+            f"{r['import_s']:>9.2f} {r['prepare_s']:>10.2f} {r['prepare_cpu_s']:>14.2f} {r['peak_rss_mb']:>12.0f}"
+        )
+    # the machine may be shared: a high load average explains slow runs
+    print("load average (1, 5, 15 min): " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
     if args.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0

@@ -40,7 +40,8 @@ MODEL_KINDS = {
     "delrec_llmsrec": "llmsrec",
 }
 # Files that never travel: Trainer checkpoints, caches, editor/OS leftovers, half-written temp dirs (".x.tmp-...").
-IGNORE_PATTERNS = ["checkpoint-*/**", "**/checkpoint-*/**", "runs/**", "**/runs/**", "__pycache__/**", "**/__pycache__/**",
+IGNORE_PATTERNS = ["checkpoint-*/**", "**/checkpoint-*/**", "runs/**", "**/runs/**", "__pycache__/**",
+                   "**/__pycache__/**",
                    ".*", ".*/**", "**/.*", "**/.*/**", "*.pyc", "*.bin", "*.pt", "*.pth", "*.pkl"]
 EXAMPLE_SPLITS = ("train", "validation", "test")
 DELREC_CITATION = """@article{zhang2024delrec,
@@ -92,22 +93,40 @@ SOURCE_LICENCES = {
         "link": "https://files.grouplens.org/datasets/movielens/ml-100k-README.txt",
         "text": "research use only, no redistribution without permission from GroupLens, no commercial use, "
         "acknowledge the data set (Harper & Konstan, ACM TiiS 2015)",
+        "redistribution": False,
+        "citation": """@article{harper2015movielens,
+  title   = {The MovieLens Datasets: History and Context},
+  author  = {Harper, F. Maxwell and Konstan, Joseph A.},
+  journal = {ACM Transactions on Interactive Intelligent Systems},
+  volume  = {5},
+  number  = {4},
+  pages   = {19:1--19:19},
+  year    = {2015}
+}""",
     },
     "amazon": {
         "name": "Amazon review data (J. McAuley, UCSD), research use",
         "link": "https://cseweb.ucsd.edu/~jmcauley/datasets.html",
         "text": "distributed by UCSD for research use; cite He & McAuley (WWW 2016) and McAuley et al. (SIGIR 2015)",
+        "citation": """@inproceedings{he2016ups,
+  title     = {Ups and Downs: Modeling the Visual Evolution of Fashion Trends with One-Class Collaborative Filtering},
+  author    = {He, Ruining and McAuley, Julian},
+  booktitle = {Proceedings of the 25th International Conference on World Wide Web (WWW)},
+  year      = {2016}
+}""",
     },
     "steam": {
         "name": "Steam data (Kang & McAuley, UCSD), research use",
         "link": "https://cseweb.ucsd.edu/~jmcauley/datasets.html",
         "text": "distributed by UCSD for research use; cite Kang & McAuley (ICDM 2018)",
+        "citation": SASREC_CITATION,
     },
 }
 METRIC_RE = re.compile(r"^(HR|NDCG|Recall|MRR|Hit|Precision)(@\d+)?$", re.IGNORECASE)
 SPLIT_PREFIXES = {"eval": "validation", "validation": "validation", "valid": "validation", "val": "validation",
                   "test": "test", "predict": "test"}
-TRAINING_FILES = ("training_args.json", "training_config.json", "train_config.json", "recipe.json", "trainer_config.json")
+TRAINING_FILES = ("training_args.json", "training_config.json", "train_config.json", "recipe.json",
+                  "trainer_config.json")
 # Settings also picked from the run's *_results.json reports (they mix settings and measurements).
 SETTING_KEYS = ("stage", "peft_type", "learning_rate", "num_train_epochs", "max_steps", "global_steps",
                 "per_device_train_batch_size", "gradient_accumulation_steps", "num_train_examples", "seed",
@@ -237,7 +256,8 @@ def _metric_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     body = []
     for row in rows:
         label = " / ".join(x for x in (row["setting"], row["split"]) if x)
-        body.append([label, row["source"]] + [f"{row['metrics'][n]:.4f}" if n in row["metrics"] else "–" for n in names])
+        values = [f"{row['metrics'][n]:.4f}" if n in row["metrics"] else "–" for n in names]
+        body.append([label, row["source"]] + values)
     return names, body
 
 
@@ -358,7 +378,8 @@ def render_model_card(path: str | os.PathLike, repo_id: str | None = None, **fie
         teacher_name=cfg.get("teacher_name"), dataset=dataset, config=cfg, config_summary=config_summary,
         protocol=fields.get("protocol"), metric_names=metric_names, metric_rows=metric_rows,
         training_settings=_training_settings(art.path), versions=_framework_versions(),
-        has_lora=(art.path / "lora" / "adapter_config.json").is_file(),
+        has_lora=any(art.path.glob("*/adapter_config.json")),
+        has_soft_prompt=art.kind == "soft_prompt" or bool(cfg.get("soft_prompt")),
         delrec_citation=DELREC_CITATION, llmsrec_citation=LLMSREC_CITATION,
         teacher_citation=TEACHER_CITATIONS.get(art.model_type) or TEACHER_CITATIONS.get(
             "delrec_" + str(cfg.get("teacher_model_type") or cfg.get("teacher_name") or "sasrec").lower().replace(
@@ -367,6 +388,9 @@ def render_model_card(path: str | os.PathLike, repo_id: str | None = None, **fie
     )
     return _render(f"{art.kind}.md", **context)
 
+
+CARD_FIELDS_FILE = "card_fields.json"
+CARD_FIELDS = ("base_model", "teacher", "dataset", "license", "protocol", "language", "model_name")
 
 # Required sections per kind (## headings, case-insensitive), checked on any card before a push.
 MODEL_CARD_SECTIONS = {
@@ -434,6 +458,16 @@ def write_model_card(path: str | os.PathLike, repo_id: str | None = None, refres
     """Write (or refresh) ``README.md`` in a model artifact directory; a hand-written card is left untouched."""
     path = Path(path)
     readme = path / "README.md"
+    # Card fields given once (e.g. the pipeline's protocol text) are kept in card_fields.json so that a later
+    # refresh (every push) renders the same card; new values override stored ones.
+    store = path / CARD_FIELDS_FILE
+    stored = _read_json(store) if store.is_file() else {}
+    given = {k: v for k, v in fields.items() if k in CARD_FIELDS and v is not None}
+    fields = {**fields, **{k: v for k, v in stored.items() if k in CARD_FIELDS and k not in given}}
+    if given and {**stored, **given} != stored:
+        tmp = store.with_name(f".{CARD_FIELDS_FILE}.tmp-{os.getpid()}")
+        tmp.write_text(json.dumps({**stored, **given}, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(tmp, store)
     if readme.is_file() and GENERATED_MARKER not in readme.read_text(encoding="utf-8") and not fields.get("force"):
         logger.info("%s is hand-written: kept as is (it is still validated before a push)", readme)
         return readme
@@ -607,7 +641,8 @@ def validate_dataset_card(text: str, expected_configs: Iterable[str] = ()) -> li
     declared = {c.get("config_name") for c in data.get("configs") or [] if isinstance(c, dict)}
     for name in expected_configs:
         if name not in declared:
-            problems.append(f"YAML 'configs' does not declare config {name!r} (load_dataset(repo, {name!r}) would fail)")
+            problems.append(f"YAML 'configs' does not declare config {name!r} "
+                            f"(load_dataset(repo, {name!r}) would fail)")
     return problems
 
 
@@ -641,9 +676,13 @@ def push_prepared_dataset(path: str | os.PathLike, repo_id: str, *, private: boo
                                    for s, d in dd.items()}) for n, dd in predictions.items()}
     configs = ["examples", "items"] + [f"teacher_predictions_{_config_name(n)}" for n in predictions]
     licence = _licence(stats, fields.get("source_licence"))
-    if not private and (_source_key(stats) == "movielens"):
-        logger.warning("%s is derived from MovieLens, whose licence forbids redistribution without GroupLens' "
-                       "permission: consider --private", path)
+    if not private and licence is not None and licence.get("redistribution") is False \
+            and not fields.get("redistribution_permitted"):
+        raise HubError(
+            f"{path} is derived from data whose licence forbids redistribution ({licence['name']}: {licence['text']}). "
+            "Push it with --private (private=True), or pass --redistribution-permitted "
+            "(redistribution_permitted=True) if you hold the provider's permission."
+        )
     # Validate the card we are about to write *before* any upload, so a bad card never reaches the Hub.
     body = render_dataset_body(path, repo_id, configs, **fields)
     draft = "---\n" + _yaml_block({**_dataset_card_data(stats, licence),
@@ -669,7 +708,8 @@ def push_prepared_dataset(path: str | os.PathLike, repo_id: str, *, private: boo
     for name in predictions:
         info = path / "teacher_predictions" / name / "teacher_info.json"
         if info.is_file():
-            operations.append(CommitOperationAdd(f"teacher_info/{name}.json", _json_bytes(public_stats(_read_json(info)))))
+            content = _json_bytes(public_stats(_read_json(info)))
+            operations.append(CommitOperationAdd(f"teacher_info/{name}.json", content))
     api.create_commit(repo_id, operations, repo_type="dataset", commit_message=f"{message} (stats.json)")
     # Edit the card push_to_hub generated (it holds configs + dataset_info); never replace it from a template.
     card = DatasetCard.load(repo_id, repo_type="dataset", token=token)
@@ -714,7 +754,8 @@ def download_prepared(repo_id: str, *, revision: str | None = None, local_dir: s
                 logger.info("%s: no teacher_info/%s.json", repo_id, name)
     except Exception as err:  # noqa: BLE001 - re-raised with what to do
         raise _pull_error(repo_id, "dataset", err) from err
-    target = Path(local_dir) if local_dir else Path(constants.HF_HOME) / "hf_delrec" / "prepared" / repo_id.replace("/", "--")
+    default = Path(constants.HF_HOME) / "hf_delrec" / "prepared" / repo_id.replace("/", "--")
+    target = Path(local_dir) if local_dir else default
     with atomic_directory(target, overwrite=True) as tmp:
         (tmp / "stats.json").write_bytes(Path(stats_file).read_bytes())
         configs["items"].save_to_disk(str(tmp / "items"))
@@ -817,7 +858,23 @@ def push_after_training(output_dir: str | os.PathLike, args: Any, **card_fields)
 
 
 __all__ = [
-    "Artifact", "CardValidationError", "HubError", "NotCachedError", "collect_metrics", "detect_artifact",
-    "download_prepared", "from_pretrained", "load_prepared_from_hub", "public_stats", "push_after_training", "push_prepared_dataset", "push_to_hub", "render_dataset_body",
-    "render_model_card", "snapshot", "validate_dataset_card", "validate_model_card", "write_model_card",
+    "Artifact",
+    "CardValidationError",
+    "HubError",
+    "NotCachedError",
+    "collect_metrics",
+    "detect_artifact",
+    "download_prepared",
+    "from_pretrained",
+    "load_prepared_from_hub",
+    "public_stats",
+    "push_after_training",
+    "push_prepared_dataset",
+    "push_to_hub",
+    "render_dataset_body",
+    "render_model_card",
+    "snapshot",
+    "validate_dataset_card",
+    "validate_model_card",
+    "write_model_card",
 ]

@@ -191,7 +191,8 @@ class Pipeline:
 
     def needs(self) -> set[str]:
         rows = set(self.args.rows)
-        need = {"data", "evaluation"}
+        # data_dir given: an already prepared dataset is used as is (no data stage).
+        need = {"evaluation"} if self.args.data_dir else {"data", "evaluation"}
         if rows & {"teacher", "stage1_only", "delrec"}:
             need |= {"teacher"}
         if rows & {"stage1_only", "delrec"}:
@@ -216,6 +217,9 @@ class Pipeline:
         return [s for s in all_stages if s.name in need]
 
     def run(self) -> dict:
+        if self.args.data_dir and not (self.data_dir / "stats.json").is_file():
+            raise FileNotFoundError(f"data_dir {self.data_dir} is not a prepared dataset (no stats.json); run "
+                                    "`hf-delrec data prepare` or give data_source instead")
         self.out.mkdir(parents=True, exist_ok=True)
         if self.recipe_text is not None:
             (self.out / "recipes").mkdir(exist_ok=True)
@@ -268,14 +272,21 @@ class Pipeline:
         prepare_dataset(self.args.dataset, self.args.data_source, self.data_dir, **options)
 
     def run_teacher(self) -> None:
-        values = {"data_dir": str(self.data_dir), "model_type": self.args.teacher, "output_dir": str(self.teacher_dir),
+        values = {"teacher": self.args.teacher, "data_dir": str(self.data_dir), "output_dir": str(self.teacher_dir),
                   "seed": self.args.seed, **self.args.teacher_args}
         self._run_verb("train-teacher", [str(self._write_recipe("teacher", values))])
 
     def run_export(self) -> None:
-        values = {"teacher_path": str(self.teacher_dir), "data_dir": str(self.data_dir), "name": self.args.teacher,
-                  **self.args.export}
-        self._run_verb("export-teacher", [str(self._write_recipe("export", values))])
+        # export-teacher takes flags, not a recipe: the section's keys become --key value.
+        argv = [str(self.teacher_dir), "--data", str(self.data_dir), "--name", self.args.teacher]
+        for key, value in self.args.export.items():
+            flag = "--" + key.replace("_", "-")
+            if value is True:
+                argv.append(flag)
+            elif value not in (False, None):
+                argv += [flag, ",".join(map(str, value)) if isinstance(value, list) else str(value)]
+        self._write_recipe("export", {"argv": argv})
+        self._run_verb("export-teacher", argv)
 
     def run_distill(self) -> None:
         values = {"data_dir": str(self.data_dir), "backbone": self.args.model_name_or_path,
@@ -456,6 +467,7 @@ def evaluate_rows(pipe: "Pipeline", partial_dir: Path) -> dict:
         print(f"[hf-delrec run] evaluation row {name}: HR@1={metrics['HR@1']:.4f} HR@5={metrics['HR@5']:.4f} "
               f"NDCG@5={metrics['NDCG@5']:.4f} ({wall:.0f} s)", flush=True)
     training = {}
+    stage1_eval = None
     for label, stage, path in (("teacher", "teacher", pipe.teacher_dir),
                                ("stage 1 (distill)", "distill", pipe.soft_prompt_dir),
                                ("stage 2 (DELRec)", "sft", pipe.delrec_dir),
@@ -464,14 +476,19 @@ def evaluate_rows(pipe: "Pipeline", partial_dir: Path) -> dict:
         timing = pipe.out / "timings" / f"{stage}.json"
         if timing.is_file():
             entry.update(json.loads(timing.read_text(encoding="utf-8")))
-        for fname in ("sft_results.json", "distill_results.json", "train_results.json", "trainer_state.json"):
+        for fname in ("sft_results.json", "distill_results.json", "eval_results.json"):
             if (path / fname).is_file():
                 res = json.loads((path / fname).read_text(encoding="utf-8"))
-                steps = res.get("global_steps", res.get("global_step", res.get("steps")))
-                if steps is not None:
-                    entry["steps"] = steps
+                for key in ("global_steps", "train_steps", "global_step"):
+                    if res.get(key) is not None:
+                        entry["steps"] = res[key]
+                        break
+                if res.get("epochs_trained") is not None:
+                    entry["steps"] = f"{res['epochs_trained']:g} epochs"
                 if res.get("num_train_examples") is not None:
                     entry["examples"] = res["num_train_examples"]
+                if fname == "distill_results.json" and res.get("stage1_eval"):
+                    stage1_eval = res["stage1_eval"]
                 break
         if entry:
             training[label] = entry
@@ -486,6 +503,7 @@ def evaluate_rows(pipe: "Pipeline", partial_dir: Path) -> dict:
         "seed": args.seed,
         "rows": out_rows,
         "training": training,
+        "stage1_eval": stage1_eval,
         "notes": [
             "All rows rank the same users' prepared candidate lists; ranks are pessimistic on ties "
             "(popularity ties among equally popular items count against it).",
@@ -518,6 +536,13 @@ def results_markdown(results: dict) -> str:
         for name, t in results["training"].items():
             lines.append(f"| {name} | {t.get('steps', '')} | {t.get('examples', '')} | {t.get('cpu_seconds', '')} | "
                          f"{t.get('wall_seconds', '')} |")
+    if results.get("stage1_eval"):
+        lines += ["", "Stage 1 (held-out users, strict top-1 accuracy among candidates):", "",
+                  "| task | trained soft prompt | untrained soft prompt | chance |", "|---|---:|---:|---:|"]
+        for task, e in results["stage1_eval"].items():
+            fmt = lambda v: "–" if v is None else f"{v:.4f}"  # noqa: E731
+            lines.append(f"| {task.upper()} | {fmt(e.get('trained_accuracy'))} | {fmt(e.get('untrained_accuracy'))} | "
+                         f"{fmt(e.get('chance'))} |")
     if results.get("notes"):
         lines += [""] + [f"- {n}" for n in results["notes"]]
     return "\n".join(lines) + "\n"

@@ -66,3 +66,22 @@ def write_prepared(path: str | Path, **kwargs) -> Path:
     stats = dict(prepared.stats, catalogue_fingerprint=prepared.catalogue_fingerprint, version=1)
     (path / "stats.json").write_text(json.dumps(stats), encoding="utf-8")
     return path
+
+
+def write_interactions_csv(directory: str | Path, num_users: int = 16, num_items: int = 40, seq_len: int = 9,
+                           seed: int = 0) -> tuple[Path, Path]:
+    """Raw files for ``prepare_dataset("interactions", ...)``: interactions.csv (user_id,item_id,timestamp) and
+    items.csv (item_id,title); the same +1 walk as ``synthetic_rows``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    lines = ["user_id,item_id,timestamp"]
+    for u in range(1, num_users + 1):
+        start = rng.randrange(num_items)
+        for k in range(seq_len):
+            lines.append(f"u{u},i{(start + k) % num_items + 1},{1000 * u + k}")
+    (directory / "interactions.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    items = ["item_id,title"] + [f'i{i},"{WORDS[i % len(WORDS)]} {i} ({1990 + i % 10})"'
+                                 for i in range(1, num_items + 1)]
+    (directory / "items.csv").write_text("\n".join(items) + "\n", encoding="utf-8")
+    return directory / "interactions.csv", directory / "items.csv"

@@ -289,6 +289,16 @@ def main(argv: list[str]) -> int:
     if phase == "online":
         result["urls"] = _push_all(expected)
     result.update(_pull_all(expected))
+    if phase == "offline":  # repos that were never downloaded: the error must say which and what to do
+        from hf_delrec import hub
+
+        for name, call in (("dataset", lambda: hub.load_prepared_from_hub("tester/never-pushed-data")),
+                           ("model", lambda: hub.from_pretrained("tester/never-pushed-model"))):
+            try:
+                call()
+                result[f"uncached_{name}"] = "no error"
+            except hub.NotCachedError as err:
+                result[f"uncached_{name}"] = str(err)
     print("RESULT=" + json.dumps(result))
     return 0
 

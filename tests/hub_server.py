@@ -116,7 +116,8 @@ class HubState:
             repo = Repo(root, repo_type, repo_id, private)
             self.repos[(repo_type, repo_id)] = repo
             # Like the Hub, a new repo starts with one commit holding a .gitattributes.
-            self.commit(repo, "main", "initial commit", [("add", ".gitattributes", self.put_blob(b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"), False)])
+            attributes = self.put_blob(b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n")
+            self.commit(repo, "main", "initial commit", [("add", ".gitattributes", attributes, False)])
             return repo
 
     def put_blob(self, content: bytes) -> str:
@@ -210,6 +211,16 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():  # streamed uploads of unknown size
+            data = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return data
+                data += self.rfile.read(size)
+                self.rfile.readline()
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
@@ -431,7 +442,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise HubError(400, "commit without header line")
         oid = self.hub.state.commit(repo, branch, header.get("summary") or "commit", ops)
         prefix = "" if repo.repo_type == "model" else f"{repo.repo_type}s/"
-        self._json({"success": True, "commitOid": oid, "commitUrl": f"{self.hub.url}/{prefix}{repo.repo_id}/commit/{oid}",
+        commit_url = f"{self.hub.url}/{prefix}{repo.repo_id}/commit/{oid}"
+        self._json({"success": True, "commitOid": oid, "commitUrl": commit_url,
                     "pullRequestUrl": None})
 
     def resolve(self, match, query, body):
@@ -536,8 +548,9 @@ class HubServer:
             HF_ENDPOINT=self.url, HF_TOKEN="x", HF_HOME=str(hf_home), HF_HUB_DISABLE_XET="1",
             HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1", HF_HUB_OFFLINE="1" if offline else "0",
             HF_DATASETS_OFFLINE="1" if offline else "0", TRANSFORMERS_VERBOSITY="error",
-            HF_DATASETS_DISABLE_PROGRESS_BARS="1", PYTHONPATH=os.pathsep.join(
-                [str(Path(__file__).resolve().parent)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])),
+            HF_DATASETS_DISABLE_PROGRESS_BARS="1",
+            PYTHONPATH=os.pathsep.join(p for p in (str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH"))
+                                       if p),
             TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS="1", NO_PROXY="127.0.0.1,localhost",
         )
         for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):

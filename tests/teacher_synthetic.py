@@ -32,7 +32,9 @@ def make_sequences(num_users=200, num_items=120, min_len=8, max_len=16, noise=0.
     return sequences, successor
 
 
-def make_prepared(sequences, num_items, num_negatives=99, num_candidates=20, seed=0, shuffle_rows=False):
+def make_prepared(
+    sequences, num_items, num_negatives=99, num_candidates=20, seed=0, shuffle_rows=False, raw_prefix="i"
+):
     """An in-memory prepared dataset: ``.examples`` (DatasetDict), ``.items``, ``.num_items``, ``.stats``..."""
     import datasets
 
@@ -76,7 +78,7 @@ def make_prepared(sequences, num_items, num_negatives=99, num_candidates=20, see
         splits[split] = datasets.Dataset.from_list(split_rows, features=features)
     from hf_delrec.data import FORMAT_VERSION, catalogue_fingerprint
 
-    raw_ids = [f"i{i}" for i in range(1, num_items + 1)]
+    raw_ids = [f"{raw_prefix}{i}" for i in range(1, num_items + 1)]
     fingerprint = catalogue_fingerprint(raw_ids)
     items = datasets.Dataset.from_dict(
         {"item_id": list(range(1, num_items + 1)), "raw_id": raw_ids, "title": [f"item {i}" for i in raw_ids]}

@@ -31,7 +31,9 @@ def make_ml100k(folder: Path, n_users: int = 6, n_items: int = 8, per_user: int 
 
 def make_ml1m(folder: Path, n_users: int = 5, n_items: int = 7) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    lines = [f"{u}::{(u + k) % n_items + 1}::4::{978300000 + 10 * u + k}" for u in range(1, n_users + 1) for k in range(4)]
+    lines = [
+        f"{u}::{(u + k) % n_items + 1}::4::{978300000 + 10 * u + k}" for u in range(1, n_users + 1) for k in range(4)
+    ]
     (folder / "ratings.dat").write_text("\n".join(lines) + "\n", encoding="latin-1")
     movies = [f"{i}::Film {i} (2000)::Comedy|Drama" for i in range(1, n_items + 1)]
     movies[0] = "1::Amélie (2001)::Comedy|Romance"
@@ -39,7 +41,9 @@ def make_ml1m(folder: Path, n_users: int = 5, n_items: int = 7) -> Path:
     return folder
 
 
-RECBOLE_HEADER = "item_id:token\ttitle:token\tsales_type:token\tsales_rank:float\tcategories:token_seq\tprice:float\tbrand:token"
+RECBOLE_HEADER = (
+    "item_id:token\ttitle:token\tsales_type:token\tsales_rank:float\tcategories:token_seq\tprice:float\tbrand:token"
+)
 
 
 def make_amazon_sequences(folder: Path) -> Path:
@@ -50,7 +54,7 @@ def make_amazon_sequences(folder: Path) -> Path:
     rows = [
         RECBOLE_HEADER,
         "B001\tShampoo 1\tBeauty\t10.0\t'Beauty', 'Hair Care'\t5.5\tAcme",
-        'B002\t"Cream - Original 2 oz Cream \nVanilla"\tBeauty\t\t\'Beauty\', \'Skin\'\t11.28\tOrganix',
+        "B002\t\"Cream - Original 2 oz Cream \nVanilla\"\tBeauty\t\t'Beauty', 'Skin'\t11.28\tOrganix",
         "B003\t\tBeauty\t3.0\t'Beauty'\t\tNoName",
         "B004\tLipstick\tBeauty\t4.0\t'Beauty', 'Makeup'\t2.0\tAcme",
         "B005\tNail polish\tBeauty\t5.0\t'Beauty', 'Nails'\t3.0\tAcme",

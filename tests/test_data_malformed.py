@@ -31,27 +31,27 @@ def _ml(tmp_path, lineno, new, file="u.data"):
 
 
 def case_short_row(tmp_path):
-    return _ml(tmp_path, 7, "2\t5\t3"), 7, None, "too few fields"
+    return (*_ml(tmp_path, 7, "2\t5\t3"), 7, None, "too few fields")
 
 
 def case_long_row(tmp_path):
-    return _ml(tmp_path, 3, "1\t5\t3\t880000051\t9"), 3, None, "too many fields"
+    return (*_ml(tmp_path, 3, "1\t5\t3\t880000051\t9"), 3, None, "too many fields")
 
 
 def case_non_numeric_user(tmp_path):
-    return _ml(tmp_path, 4, "bob\t5\t3\t880000068"), 4, "user id", "expected an integer"
+    return (*_ml(tmp_path, 4, "bob\t5\t3\t880000068"), 4, "user id", "expected an integer")
 
 
 def case_non_numeric_timestamp(tmp_path):
-    return _ml(tmp_path, 5, "1\t5\t3\tyesterday"), 5, "timestamp", "'yesterday'"
+    return (*_ml(tmp_path, 5, "1\t5\t3\tyesterday"), 5, "timestamp", "'yesterday'")
 
 
 def case_empty_line_inside(tmp_path):
-    return _ml(tmp_path, 6, ""), 6, None, "empty line"
+    return (*_ml(tmp_path, 6, ""), 6, None, "empty line")
 
 
 def case_item_file_wrong_field_count(tmp_path):
-    return _ml(tmp_path, 2, "2|Short|x", file="u.item"), 2, None, "too few fields"
+    return (*_ml(tmp_path, 2, "2|Short|x", file="u.item"), 2, None, "too few fields")
 
 
 def case_empty_ratings_file(tmp_path):

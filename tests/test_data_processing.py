@@ -264,3 +264,8 @@ def test_cli_prepare_and_stats(tmp_path, capsys):
     # the error path: exit code 2 and a message naming the directory
     assert main(["prepare", "interactions", "--source", str(src), "--output", str(out)]) == 2
     assert str(out) in capsys.readouterr().err
+    # reachable through the dispatcher as `hf-delrec data`
+    from hf_delrec.cli import main as cli_main
+
+    assert cli_main(["data", "stats", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["num_users"] == 20

@@ -216,3 +216,28 @@ def test_push_after_training_follows_the_recipe_flags(tmp_path):
     assert hub.push_after_training(path, {"push_to_hub": False}) is None
     with pytest.raises(hub.HubError, match="hub_model_id is not set"):
         hub.push_after_training(path, {"push_to_hub": True})
+
+
+def test_public_push_of_data_whose_licence_forbids_redistribution_is_refused(tmp_path):
+    path = write_prepared_dataset(tmp_path / "ds", with_predictions=False)  # stats say: source movielens
+    with pytest.raises(hub.HubError, match=r"forbids redistribution.*--private"):
+        hub.push_to_hub(path, "tester/ml")
+    body = hub.render_dataset_body(path, "tester/ml")
+    assert "harper2015movielens" in body.split("## Citation")[1]  # the source data set is cited
+
+
+def test_card_fields_given_once_survive_the_refresh_at_push_time(tmp_path):
+    path = _sasrec_dir(tmp_path / "t")
+    hub.write_model_card(path, protocol="943 test users of ml-100k, 20 candidates each")  # e.g. the pipeline
+    hub.write_model_card(path, "tester/sasrec", dataset="tester/ml")  # what push does later
+    text = (path / "README.md").read_text()
+    assert "943 test users of ml-100k" in text and "tester/ml" in text and 'from_pretrained("tester/sasrec")' in text
+    assert json.loads((path / "card_fields.json").read_text()) == {
+        "protocol": "943 test users of ml-100k, 20 candidates each", "dataset": "tester/ml"}
+
+
+def test_delrec_ablation_without_soft_prompt_is_described_as_such(tmp_path):
+    path = _delrec_dir(tmp_path / "d")  # config without a soft prompt, LoRA in lora/
+    text = hub.render_model_card(path, "tester/lora-only")
+    assert "no soft prompt" in text and "LoRA adapter" in text
+    assert hub.validate_model_card(text, "delrec") == []

@@ -102,3 +102,12 @@ def test_cli_push_and_model_cards_on_the_hub(roundtrip):
     assert not repo.private
     # every card went through the Hub's YAML validation endpoint
     assert len(server.validated_yaml) >= 8
+
+
+def test_offline_with_nothing_cached_names_the_repo_and_what_to_do(roundtrip):
+    offline = roundtrip["offline"]
+    assert roundtrip["offline_requests"] == []  # offline means offline: the server saw nothing
+    for name, repo in (("dataset", "tester/never-pushed-data"), ("model", "tester/never-pushed-model")):
+        message = offline[f"uncached_{name}"]
+        assert repo in message and "HF_HUB_OFFLINE" in message, message
+        assert "Run once with network access" in message and "not in the local Hugging Face cache" in message

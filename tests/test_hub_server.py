@@ -81,26 +81,3 @@ print("RESULT=" + json.dumps({
     assert (out["old"], out["new"], out["blob_ok"]) == ("hello", "changed", True)
     assert out["missing"] == "RemoteEntryNotFoundError" and out["again"] == "HfHubHTTPError"
     assert out["user"] == "tester"
-
-
-def test_offline_with_nothing_cached_names_the_repo_and_what_to_do(hub, tmp_path):
-    code = r'''
-import json
-from hf_delrec import hub
-out = {}
-for name, call in (("dataset", lambda: hub.load_prepared_from_hub("tester/never-pushed-data")),
-                   ("model", lambda: hub.from_pretrained("tester/never-pushed-model"))):
-    try:
-        call()
-        out[name] = "no error"
-    except hub.NotCachedError as err:
-        out[name] = str(err)
-print("RESULT=" + json.dumps(out))
-'''
-    before = len(hub.requests)
-    out = last_json(run_client(code, hub.client_env(tmp_path / "empty-home", offline=True)))
-    assert len(hub.requests) == before  # offline means offline: the server saw nothing
-    for name, repo in (("dataset", "tester/never-pushed-data"), ("model", "tester/never-pushed-model")):
-        message = out[name]
-        assert repo in message and "HF_HUB_OFFLINE" in message, message
-        assert "Run once with network access" in message and "not in the local Hugging Face cache" in message

@@ -53,6 +53,7 @@ def test_prompts_hold_one_placeholder_per_item_and_dates():
         build_user_prompt([])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tie", [False, True])
 def test_llm_and_teacher_frozen_and_gradients_reach_projectors(tmp_path, tie):
     model, llm, tok, teacher = make_parts(tmp_path, tie=tie)

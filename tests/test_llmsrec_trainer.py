@@ -63,6 +63,7 @@ def test_collator_samples_distinct_unseen_negatives_and_is_seeded(tmp_path):
         LLMSRecCollator(prompts, num_negatives=NUM_ITEMS, seed=0)(rows[:1])
 
 
+@pytest.mark.slow
 def test_trainer_trains_projectors_only_evaluates_and_reloads(tmp_path):
     model, llm, tok, teacher = make_parts(tmp_path)
     llm_before = {k: v.clone() for k, v in llm.state_dict().items()}
@@ -93,6 +94,7 @@ def test_trainer_trains_projectors_only_evaluates_and_reloads(tmp_path):
     assert m1["eval_HR@10"] == trainer.evaluate()["eval_HR@10"]
 
 
+@pytest.mark.slow
 def test_early_stopping_stops_training(tmp_path):
     model, *_ = make_parts(tmp_path)
     prompts = LLMSRecPromptBuilder(model.tokenizer, TITLES, model.config)
@@ -114,3 +116,16 @@ def test_baseline_rankers_use_the_same_candidates(tmp_path):
     pop = rank_popularity(split(0), valid, 4)
     teach = rank_teacher(teacher, valid, 4)
     assert pop.shape == teach.shape == (len(valid),) and pop.min() >= 1 and teach.max() <= 4
+
+
+@pytest.mark.slow
+def test_time_budget_stops_after_a_final_validation(tmp_path):
+    model, *_ = make_parts(tmp_path)
+    prompts = LLMSRecPromptBuilder(model.tokenizer, TITLES, model.config)
+    trainer = LLMSRecTrainer(model=model, args=args(tmp_path, max_steps=50, eval_steps=100, save_steps=100,
+                                                     max_train_minutes=1e-6),
+                             prompts=prompts, train_dataset=split(0), eval_dataset=split(1))
+    result = trainer.train()
+    assert result.global_step == 1 and trainer.time_budget.stopped_at_step == 1
+    assert [h["step"] for h in trainer.state.log_history if "eval_HR@10" in h] == [1]
+    assert trainer.state.best_model_checkpoint is not None

@@ -2,7 +2,7 @@
 
     hf-delrec push DIR --repo-id NAME [--private] [--commit-message MSG]
                    [--base-model ID] [--teacher ID] [--dataset ID] [--license ID] [--source-licence TEXT]
-                   [--card-only]
+                   [--redistribution-permitted] [--card-only]
 
 The artifact type is detected from DIR's own files. Models get a README.md rendered from hf_delrec/model_cards
 (refreshed on every push unless it is hand-written); prepared datasets become one dataset repo with the configs
@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--license", default=None, help="model card: licence id of the weights (default apache-2.0)")
     parser.add_argument("--source-licence", default=None,
                         help="dataset card: licence of the source data (movielens, amazon, steam, or free text)")
+    parser.add_argument("--redistribution-permitted", action="store_true",
+                        help="dataset: push publicly although the source licence forbids redistribution (you hold "
+                        "the provider's permission)")
     parser.add_argument("--card-only", action="store_true",
                         help="only write/validate README.md in DIR (models) or print the card (datasets); no upload")
     return parser
@@ -38,7 +41,8 @@ def main(argv: list[str]) -> int:
     from .. import hub
 
     fields = {k: v for k, v in {"base_model": args.base_model, "teacher": args.teacher, "dataset": args.dataset,
-                                "license": args.license, "source_licence": args.source_licence}.items() if v}
+                                "license": args.license, "source_licence": args.source_licence,
+                                "redistribution_permitted": args.redistribution_permitted}.items() if v}
     try:
         artifact = hub.detect_artifact(args.directory)
         if args.card_only:

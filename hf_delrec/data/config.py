@@ -31,7 +31,9 @@ class PrepareConfig:
     rating_column: Optional[str] = _opt(None, "interactions: rating column (only needed with --min-rating)")
     format: Optional[str] = _opt(None, "interactions: csv, tsv, parquet or jsonl (default: from the extension)")
     encoding: str = _opt("utf-8", "interactions: text encoding of CSV/TSV/JSONL files")
-    items_id_column: Optional[str] = _opt(None, "interactions: item id column of the items table (default: item column)")
+    items_id_column: Optional[str] = _opt(
+        None, "interactions: item id column of the items table (default: item column)"
+    )
     title_column: str = _opt("title", "interactions: title column of the items table")
     steam_padding_id: Optional[int] = _opt(None, "steam: padding id in 'seq' (default: number of games = LLaRA's)")
     # --- filtering

@@ -93,6 +93,15 @@ class NegativeSampler:
                     field="num_negatives",
                 )
 
+        # probability that one draw is not excluded (uniform: share of items left; popularity: mass left) and
+        # the chance that two draws collide (1/N, or sum p² by popularity)
+        if self.probs is None:
+            accept = available / N
+            collide = 1.0 / N
+        else:
+            mass = np.bincount(keys // (N + 1), weights=self.probs[keys % (N + 1) - 1], minlength=rows)
+            accept = np.clip(1.0 - mass, 0.0, 1.0)
+            collide = float(np.sum(self.probs**2))
         pending = np.arange(rows, dtype=np.int64)
         # draws needed for n valid ones: n / f plus ~4 sigma of binomial rejections plus expected repeats (n²/2N,
         # doubled); rows that still come up short are redrawn with a doubled width.
@@ -100,8 +109,8 @@ class NegativeSampler:
         for _ in range(4):
             if pending.size == 0:
                 break
-            f = float(np.clip(np.median(available[pending] / N), 1e-9, 1.0))
-            need = n / f + 4 * np.sqrt(n * (1 - f)) / f + n * n / N
+            f = float(np.clip(np.median(accept[pending]), 1e-9, 1.0))
+            need = n / f + 4 * np.sqrt(n * (1 - f)) / f + n * n * collide
             width = int(min(np.ceil(need * factor) + 8, max(8 * N, n + 8)))
             draws = self._draw((pending.size, width))
             got, ok = self._accept(draws, pending, keys, n)
@@ -163,7 +172,9 @@ class NegativeSampler:
             result[idx[ok_a]] = got
         return result[ok], ok
 
-    def _accept_exact(self, draws: np.ndarray, rows: np.ndarray, keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def _accept_exact(
+        self, draws: np.ndarray, rows: np.ndarray, keys: np.ndarray, n: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         N = self.num_items
         m = draws.shape[1]
         order = np.argsort(draws, axis=1, kind="stable")  # stable: the first draw of a repeated value stays valid

@@ -26,7 +26,7 @@ from .prepared import (
     item_features,
     list_array,
 )
-from .processing import SPLIT_POSITION, Sequences, build_sequences, build_split
+from .processing import Sequences, build_sequences, build_split
 from .raw import RawInteractions
 
 logger = logging.getLogger(__name__)
@@ -79,14 +79,11 @@ def prepare_dataset(
 
     ``options`` are ``PrepareConfig`` fields (e.g. ``num_candidates=20, user_core=5``).
     """
-    if config is None:
-        names = {f.name for f in dataclasses.fields(PrepareConfig)}
-        unknown = sorted(set(options) - names)
-        if unknown:
-            raise DataConfigError(f"unknown option(s) {unknown}; valid: {sorted(names)}", field=unknown[0])
-        config = PrepareConfig(**options)
-    elif options:
-        config = dataclasses.replace(config, **options)
+    names = {f.name for f in dataclasses.fields(PrepareConfig)}
+    unknown = sorted(set(options) - names)
+    if unknown:
+        raise DataConfigError(f"unknown option(s) {unknown}; valid: {sorted(names)}", field=unknown[0])
+    config = PrepareConfig(**options) if config is None else dataclasses.replace(config, **options)
     cfg = config
     cfg.validate()
     if source not in SOURCES:
@@ -150,8 +147,12 @@ def prepare_dataset(
                 "history_timestamps": list_array(arrays.history_timestamps, arrays.history_offsets),
                 "target": pa.array(arrays.target),
                 "target_timestamp": pa.array(arrays.target_timestamp),
-                "negatives": list_array(negatives.ravel(), np.arange(0, U * cfg.num_negatives + 1, max(cfg.num_negatives, 1))
-                                        if cfg.num_negatives else np.zeros(U + 1, dtype=np.int64)),  # fmt: skip
+                "negatives": list_array(
+                    negatives.ravel(),
+                    np.arange(0, U * cfg.num_negatives + 1, max(cfg.num_negatives, 1))
+                    if cfg.num_negatives
+                    else np.zeros(U + 1, dtype=np.int64),
+                ),  # fmt: skip
                 "candidates": list_array(cands.ravel(), np.arange(0, U * cfg.num_candidates + 1, cfg.num_candidates)),
             }
         )
@@ -165,7 +166,9 @@ def prepare_dataset(
         "dataset": cfg.name or source,
         "source": source,
         "source_path": str(Path(path).absolute()) if path is not None else None,
-        "source_files": [{"path": f, "sha256": _sha256(f)} for f in raw.files],
+        "source_files": [
+            {"path": f, "sha256": _sha256(f)} for f in raw.files + ([raw.items.file] if raw.items is not None else [])
+        ],
         "num_users": seqs.num_users,
         "num_items": n_items,
         "num_interactions": int(seqs.item_ids.shape[0]),
@@ -191,15 +194,15 @@ def prepare_dataset(
         "num_negatives": cfg.num_negatives,
         "num_candidates": cfg.num_candidates,
         "negative_sampling": cfg.negative_sampling,
+        **(
+            {"popularity": "interaction counts of each item over all kept interactions"}
+            if cfg.negative_sampling == "popularity"
+            else {}
+        ),
         "negatives_exclude": "the user's whole sequence; drawn once per user, shared by its train/validation/test rows",
         "max_history_length": cfg.max_history_length,
         "catalogue_fingerprint": fingerprint,
         "options": cfg.to_dict(),
-        "timings_s": {
-            "load": round(t_load - t0, 3),
-            "filter": round(t_filter - t_load, 3),
-            "split_and_negatives": round(t_split - t_filter, 3),
-        },
     }
     if source in ("ml-100k", "ml-1m") and raw.files:
         from .sources.movielens import verify_ratings_file
@@ -213,19 +216,18 @@ def prepare_dataset(
     datasets.disable_progress_bars()  # three tiny "Saving the dataset" bars per run are noise
     try:
         with atomic_directory(output_dir, overwrite=cfg.overwrite) as tmp:
-            _write(tmp, items_ds, DatasetDict(datasets_by_split), stats, t_split)
+            items_ds.save_to_disk(str(tmp / "items"))
+            DatasetDict(datasets_by_split).save_to_disk(str(tmp / "examples"))
+            write_json_atomic(tmp / "stats.json", stats)  # deterministic: no timings in the file
     finally:
         if not bars_were_off:
             datasets.enable_progress_bars()
-    logger.info("prepared %s in %.1fs → %s", source, time.perf_counter() - t0, output_dir)
-    return stats
-
-
-def _write(tmp: Path, items_ds, examples, stats: dict, t_split: float) -> None:
-    items_ds.save_to_disk(str(tmp / "items"))
-    examples.save_to_disk(str(tmp / "examples"))
-    stats["timings_s"]["write"] = round(time.perf_counter() - t_split, 3)
-    write_json_atomic(tmp / "stats.json", stats)
+    t_write = time.perf_counter()
+    logger.info("prepared %s in %.1fs → %s", source, t_write - t0, output_dir)
+    # returned only (not written): where the time went
+    timings = [("load", t0, t_load), ("filter", t_load, t_filter), ("split_and_negatives", t_filter, t_split),
+               ("write", t_split, t_write)]  # fmt: skip
+    return {**stats, "timings_s": {name: round(b - a, 3) for name, a, b in timings}}
 
 
 def _distinct_per_user(seqs: Sequences) -> np.ndarray:

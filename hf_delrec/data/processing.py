@@ -51,7 +51,9 @@ class Sequences:
         return np.diff(self.offsets)
 
 
-def _first_dup_error(raw: RawInteractions, src: np.ndarray, a: int, b: int, message: str, field: str) -> DataFormatError:
+def _first_dup_error(
+    raw: RawInteractions, src: np.ndarray, a: int, b: int, message: str, field: str
+) -> DataFormatError:
     first, second = sorted((int(src[a]), int(src[b])))
     where_first = raw.where(first)
     loc = where_first.get("line", where_first.get("row"))

@@ -140,6 +140,9 @@ def factorize(values: Any) -> tuple[np.ndarray, np.ndarray]:
         values = values.to_numpy(zero_copy_only=False)
     import pandas as pd  # local: pandas is only needed while loading
 
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iu":  # integer ids: factorize, then stringify
+        codes, uniques = pd.factorize(values, sort=False)
+        return codes.astype(np.int64, copy=False), np.asarray([str(v) for v in uniques.tolist()], dtype=object)
     codes, uniques = pd.factorize(np.asarray(values, dtype=object), sort=False)
     return codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=object)
 
@@ -215,6 +218,8 @@ def read_delimited_text(
 
     # Trailing blank lines are harmless; blank lines inside the data are reported.
     text = text.rstrip("\r\n\t ")
+    if "\n\n" in text or "\n\r\n" in text or text.startswith(("\n", "\r\n")):
+        _rescan_delimited(text, path, sep, len(names), header_lines)  # names the empty line
     if len(sep) > 1:
         if "\x1f" in text:
             raise DataFormatError("contains the control character 0x1f", file=path)
@@ -229,7 +234,9 @@ def read_delimited_text(
             ),
             parse_options=pacsv.ParseOptions(delimiter=sep, quote_char=False, ignore_empty_lines=False),
             convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names}, strings_can_be_null=False, quoted_strings_can_be_null=False
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
             ),
         )
     except pa.ArrowInvalid as exc:

@@ -130,9 +130,12 @@ class _DistillMixin:
         """Detached weights and, for gradnorm, the per-task gradients (reused to form the step's gradient)."""
         a = self.args
         tasks = list(losses)
-        if a.task_weighting == "fixed" or len(tasks) == 1 or not torch.is_grad_enabled():
+        if a.task_weighting == "fixed" or not torch.is_grad_enabled():
+            # (evaluation of a gradnorm run also uses these; they default to 1)
             fixed = {"ta": a.ta_weight, "rps": a.rps_weight}
             return {t: float(fixed[t]) for t in tasks}, None
+        if len(tasks) == 1:
+            return {tasks[0]: 1.0}, None
         grads = {}
         for i, t in enumerate(tasks):
             grads[t] = torch.autograd.grad(

@@ -20,6 +20,8 @@ class LLMSRecTrainingConfig(TrainingArguments):
     early_stopping_patience: stop after this many validations without a better ``metric_for_best_model``
         (None = never; needs eval/save strategy "steps" or "epoch").
     max_train_users: train on a seeded sample of this many users (None = all), as the paper samples large datasets.
+    max_train_minutes: wall-clock training budget; when spent, training stops after a final validation + checkpoint
+        (None = no budget). Useful on shared CPUs where the step time is unpredictable.
 
     Defaults follow the official code where it fits a CPU: Adam lr 1e-4, betas (0.9, 0.98), model selection on HR@10.
     """
@@ -31,6 +33,7 @@ class LLMSRecTrainingConfig(TrainingArguments):
     eval_user_batch_size: int = 16
     early_stopping_patience: int | None = 5
     max_train_users: int | None = None
+    max_train_minutes: float | None = None
 
     learning_rate: float = 1e-4
     adam_beta2: float = 0.98

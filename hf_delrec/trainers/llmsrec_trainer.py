@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from transformers import EarlyStoppingCallback, Trainer
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
 
 from ..metrics import compute_metrics, ranks_from_scores
 from ..models.llmsrec import LLMSRecModel, LLMSRecPromptBuilder
@@ -147,6 +147,28 @@ def rank_popularity(train_dataset, dataset, num_candidates: int = 100) -> np.nda
     return ranks_from_scores(scores, 0)
 
 
+class TimeBudgetCallback(TrainerCallback):
+    """Stop training once ``minutes`` of wall time have passed, evaluating and checkpointing the last step first
+    (so ``load_best_model_at_end`` still sees it)."""
+
+    def __init__(self, minutes: float):
+        self.seconds = 60.0 * minutes
+        self.start: float | None = None
+        self.stopped_at_step: int | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = time.time()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.start is not None and time.time() - self.start > self.seconds and not control.should_training_stop:
+            control.should_training_stop = True
+            self.stopped_at_step = state.global_step
+            if args.eval_strategy != "no":
+                control.should_evaluate = True
+                control.should_save = True
+        return control
+
+
 class LLMSRecTrainer(Trainer):
     """``Trainer`` for ``LLMSRecModel``. ``prompts`` builds the prompts; the eval dataset is a prepared split with
     ``history``, ``target`` and ``negatives`` (validation: a fixed seeded sample of ``eval_max_users`` rows)."""
@@ -166,6 +188,9 @@ class LLMSRecTrainer(Trainer):
         callbacks = list(callbacks or [])
         if args.early_stopping_patience is not None and eval_dataset is not None:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
+        self.time_budget = TimeBudgetCallback(args.max_train_minutes) if args.max_train_minutes else None
+        if self.time_budget is not None:
+            callbacks.append(self.time_budget)
         super().__init__(model=model, args=args, data_collator=collator, train_dataset=train_dataset,
                          eval_dataset=eval_dataset, callbacks=callbacks, **kwargs)
         self._loss_parts: dict[str, list[float]] = {}
@@ -282,6 +307,7 @@ def train_llmsrec(script_args, training_args: LLMSRecTrainingConfig, llm=None, t
         "dropped_test_rows": dropped_test,
         "num_validation_users": len(trainer.eval_dataset),
         "global_steps": train_out.global_step,
+        "stopped_by_time_budget": bool(trainer.time_budget and trainer.time_budget.stopped_at_step is not None),
         "train_wall_s": round(train_wall, 1),
         "train_cpu_s": round(train_cpu, 1),
         "test_wall_s": wall,
@@ -297,7 +323,7 @@ def train_llmsrec(script_args, training_args: LLMSRecTrainingConfig, llm=None, t
     settings.update({k: getattr(training_args, k) for k in (
         "learning_rate", "adam_beta1", "adam_beta2", "per_device_train_batch_size", "gradient_accumulation_steps",
         "max_steps", "num_train_epochs", "num_train_negatives", "eval_num_candidates", "eval_max_users",
-        "eval_steps", "early_stopping_patience", "max_train_users", "seed")})
+        "eval_steps", "early_stopping_patience", "max_train_users", "max_train_minutes", "seed")})
     with atomic_directory(final_dir, overwrite=script_args.overwrite) as tmp:
         model.save_pretrained(tmp)
         write_json_atomic(tmp / "results.json", results)

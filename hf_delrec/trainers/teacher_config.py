@@ -19,6 +19,10 @@ class TeacherConfig(TrainingArguments):
     early_stopping_patience: int | None = field(
         default=10, metadata={"help": "Evaluations without improvement of metric_for_best_model before stopping."}
     )
+    max_train_seconds: float | None = field(
+        default=None,
+        metadata={"help": "Wall-time budget: stop at the first epoch end past it (the best checkpoint is still restored)."},
+    )
     eval_exclude_seen: bool = field(
         default=True, metadata={"help": "Leave a user's history items out of the validation ranking."}
     )
@@ -47,4 +51,6 @@ class TeacherConfig(TrainingArguments):
             self.label_names = ["labels", "seen_items"]
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
             raise ValueError(f"early_stopping_patience must be >= 1 or None, got {self.early_stopping_patience}")
+        if self.max_train_seconds is not None and self.max_train_seconds <= 0:
+            raise ValueError(f"max_train_seconds must be > 0 or None, got {self.max_train_seconds}")
         super().__post_init__()

@@ -126,6 +126,10 @@ def run_teacher_training(
                 else None
             ),
             "train_seconds_total": train_seconds,
+            "eval_wall_seconds": trainer.epoch_timer.eval_wall_seconds,
+            "validation_ndcg10_per_eval": [
+                log["eval_NDCG@10"] for log in trainer.state.log_history if "eval_NDCG@10" in log
+            ],
             "train_loss": train_output.training_loss,
             "log_history": trainer.state.log_history,
         }

@@ -75,6 +75,8 @@ def build_eval_dataset(examples, max_seq_length: int, exclude_seen: bool = True)
     if exclude_seen:
         longest = max((len(h) for h in histories), default=1)
         columns["seen_items"] = pad_left(histories, max(1, longest))
+    else:  # nothing to exclude (a padding column keeps the label fields identical for Trainer)
+        columns["seen_items"] = torch.zeros((len(histories), 1), dtype=torch.long)
     return TensorRowsDataset(**columns)
 
 
@@ -115,11 +117,18 @@ def metrics_for_trainer(eval_pred) -> dict[str, float]:
 
 
 class EpochTimerCallback(TrainerCallback):
-    """Wall time of every training epoch, evaluation and checkpointing excluded."""
+    """Wall time of every training epoch (evaluation and checkpointing excluded), the wall time at which each
+    evaluation happened, and the optional ``max_train_seconds`` budget (checked at epoch ends)."""
 
-    def __init__(self):
+    def __init__(self, max_train_seconds: float | None = None):
+        self.max_train_seconds = max_train_seconds
         self.epoch_seconds: list[float] = []
+        self.eval_wall_seconds: list[float] = []
         self._start = None
+        self._train_start = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._train_start = time.perf_counter()
 
     def on_epoch_begin(self, args, state, control, **kwargs):
         self._start = time.perf_counter()
@@ -128,6 +137,12 @@ class EpochTimerCallback(TrainerCallback):
         if self._start is not None:
             self.epoch_seconds.append(time.perf_counter() - self._start)
             self._start = None
+        if self.max_train_seconds is not None and time.perf_counter() - self._train_start > self.max_train_seconds:
+            control.should_training_stop = True
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        if self._train_start is not None:
+            self.eval_wall_seconds.append(time.perf_counter() - self._train_start)
 
 
 class TeacherTrainer(Trainer):
@@ -151,7 +166,7 @@ class TeacherTrainer(Trainer):
                 seed=args.seed,
             )
         callbacks = list(callbacks or [])
-        self.epoch_timer = EpochTimerCallback()
+        self.epoch_timer = EpochTimerCallback(args.max_train_seconds)
         callbacks.append(self.epoch_timer)
         if eval_dataset is not None and args.load_best_model_at_end and args.early_stopping_patience:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))

@@ -57,7 +57,11 @@ def load_amazon(path: str | os.PathLike | None, items_path: str | os.PathLike | 
         raise DataSourceNotFoundError(f"{path} does not exist. " + GUIDE)
 
     if ".json" in main.name:
-        meta = Path(items_path) if items_path else _find_one(folder, lambda p: p.name.startswith("meta") and ".json" in p.name)
+        meta = (
+            Path(items_path)
+            if items_path
+            else _find_one(folder, lambda p: p.name.startswith("meta") and ".json" in p.name)
+        )
         return load_reviews_json(main, meta)
     items_file = Path(items_path) if items_path else _find_one(folder, lambda p: p.suffix == ".item")
     return load_sequences(main, items_file)
@@ -88,7 +92,10 @@ def load_sequences(seq_file: Path, items_file: Path | None) -> RawInteractions:
             )
         if parts[0] in seen:
             raise DataFormatError(
-                f"user {parts[0]!r} already has a line (line {seen[parts[0]]})", file=seq_file, line=i + 1, field="user id"
+                f"user {parts[0]!r} already has a line (line {seen[parts[0]]})",
+                file=seq_file,
+                line=i + 1,
+                field="user id",
             )
         seen[parts[0]] = i + 1
         users.extend([parts[0]] * (len(parts) - 1))
@@ -96,7 +103,11 @@ def load_sequences(seq_file: Path, items_file: Path | None) -> RawInteractions:
         lines.extend([i + 1] * (len(parts) - 1))
     table = read_recbole_items(items_file) if items_file is not None else None
     return RawInteractions.from_columns(
-        np.asarray(users, dtype=object), np.asarray(items, dtype=object), None, np.asarray(lines), [str(seq_file)],
+        np.asarray(users, dtype=object),
+        np.asarray(items, dtype=object),
+        None,
+        np.asarray(lines),
+        [str(seq_file)],
         items_table=table,
     )
 
@@ -136,7 +147,9 @@ def read_recbole_items(path: Path) -> ItemsTable:
             continue
         if len(row) != len(names):
             kind = "too few" if len(row) < len(names) else "too many"
-            raise DataFormatError(f"{kind} fields: expected {len(names)} (TAB separated), got {len(row)}", file=path, line=line)
+            raise DataFormatError(
+                f"{kind} fields: expected {len(names)} (TAB separated), got {len(row)}", file=path, line=line
+            )
         if not row[id_col].strip():
             raise DataFormatError("empty item id", file=path, line=line, field="item_id")
         raw_ids.append(row[id_col].strip())
@@ -148,7 +161,9 @@ def read_recbole_items(path: Path) -> ItemsTable:
                 try:
                     value = float(value) if value.strip() else None
                 except ValueError:
-                    raise DataFormatError(f"expected a number, got {value!r}", file=path, line=line, field=names[j]) from None
+                    raise DataFormatError(
+                        f"expected a number, got {value!r}", file=path, line=line, field=names[j]
+                    ) from None
             elif types[j] == "token_seq":
                 value = _literal_list(value) if value.strip() else []
             metadata[names[j]].append(value)
@@ -159,7 +174,9 @@ def read_recbole_items(path: Path) -> ItemsTable:
         else Value("string")
         for j in meta_cols
     }  # fmt: skip
-    return ItemsTable(file=str(path), raw_ids=raw_ids, titles=titles, metadata=metadata, metadata_features=features, lines=lines)
+    return ItemsTable(
+        file=str(path), raw_ids=raw_ids, titles=titles, metadata=metadata, metadata_features=features, lines=lines
+    )
 
 
 def _json_lines(path: Path):
@@ -206,8 +223,14 @@ def load_reviews_json(reviews: Path, meta: Path | None) -> RawInteractions:
         lines.append(line)
     table = read_meta_json(meta) if meta is not None else None
     return RawInteractions.from_columns(
-        np.asarray(users, dtype=object), np.asarray(items, dtype=object), np.asarray(ts, dtype=np.int64),
-        np.asarray(lines), [str(reviews)], ratings=np.asarray(ratings), items_table=table, load_report=Counter(),
+        np.asarray(users, dtype=object),
+        np.asarray(items, dtype=object),
+        np.asarray(ts, dtype=np.int64),
+        np.asarray(lines),
+        [str(reviews)],
+        ratings=np.asarray(ratings),
+        items_table=table,
+        load_report=Counter(),
     )
 
 
@@ -239,7 +262,9 @@ def read_meta_json(path: Path) -> ItemsTable:
         titles=titles,
         metadata={"brand": brand, "price": price, "categories": categories, "sales_rank": sales_rank},
         metadata_features={
-            "brand": Value("string"), "price": Value("float64"), "categories": List(Value("string")),
+            "brand": Value("string"),
+            "price": Value("float64"),
+            "categories": List(Value("string")),
             "sales_rank": Value("float64"),
         },  # fmt: skip
         lines=lines,

@@ -16,7 +16,6 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import pyarrow.compute as pc
 
 from ...utils.io import atomic_directory
 from ..errors import DataFormatError, DataSourceNotFoundError
@@ -138,8 +137,24 @@ def verify_ratings_file(name: str, folder: Path) -> bool | None:
     return blob == spec["ratings_git_blob"]
 
 
+def _read_latin1(path: Path) -> str:
+    """GroupLens files are ISO-8859-1; a copy that is valid UTF-8 with non-ASCII bytes was probably re-encoded."""
+    data = path.read_bytes() if path.is_file() else b""
+    if data and not data.isascii():
+        try:
+            data.decode("utf-8")
+            logger.warning(
+                "%s decodes as UTF-8 although MovieLens files are latin-1: it was probably re-encoded, so accented "
+                "titles will read as mojibake (e.g. 'MisÃ©rables'); prefer the original GroupLens file",
+                path,
+            )
+        except UnicodeDecodeError:
+            pass
+    return read_text(path, "latin-1")
+
+
 def _ratings(path: Path, sep: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    text = read_text(path, "latin-1")
+    text = _read_latin1(path)
     table = read_delimited_text(text, path, sep, ["user", "item", "rating", "timestamp"])
 
     def line_of(i: int) -> dict:
@@ -153,10 +168,6 @@ def _ratings(path: Path, sep: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     return users, items, ratings, ts, lines
 
 
-def _as_keys(ids: np.ndarray) -> np.ndarray:
-    return np.asarray(pc.cast(ids, "string").to_numpy(zero_copy_only=False), dtype=object)
-
-
 def load_ml100k(path: str | os.PathLike | None, items_path: str | os.PathLike | None = None) -> RawInteractions:
     folder = resolve_path("ml-100k", path)
     data_file = folder / "u.data"
@@ -167,7 +178,7 @@ def load_ml100k(path: str | os.PathLike | None, items_path: str | os.PathLike | 
         names = [ln.split("|")[0] for ln in read_text(folder / "u.genre", "latin-1").splitlines() if ln.strip()]
         if len(names) == len(ML100K_GENRES):
             genres = names
-    text = read_text(items_file, "latin-1")
+    text = _read_latin1(items_file)
     raw_ids, titles, release, video, imdb, item_genres, item_lines = [], [], [], [], [], [], []
     for i, line in enumerate(text.rstrip("\r\n").split("\n")):
         line = line.rstrip("\r")
@@ -180,7 +191,9 @@ def load_ml100k(path: str | os.PathLike | None, items_path: str | os.PathLike | 
                 line=i + 1,
             )
         if not parts[0].strip().isdigit():
-            raise DataFormatError(f"expected an integer, got {parts[0]!r}", file=items_file, line=i + 1, field="movie id")
+            raise DataFormatError(
+                f"expected an integer, got {parts[0]!r}", file=items_file, line=i + 1, field="movie id"
+            )
         flags = parts[5:]
         if any(f not in {"0", "1"} for f in flags):
             raise DataFormatError(f"genre flags must be 0/1, got {flags}", file=items_file, line=i + 1, field="genres")
@@ -207,7 +220,7 @@ def load_ml100k(path: str | os.PathLike | None, items_path: str | os.PathLike | 
         lines=item_lines,
     )
     return RawInteractions.from_columns(
-        _as_keys(users), _as_keys(items), ts, lines, [str(data_file)], ratings=ratings, items_table=table
+        users, items, ts, lines, [str(data_file)], ratings=ratings, items_table=table
     )
 
 
@@ -216,7 +229,7 @@ def load_ml1m(path: str | os.PathLike | None, items_path: str | os.PathLike | No
     data_file = folder / "ratings.dat"
     users, items, ratings, ts, lines = _ratings(data_file, "::")
     items_file = Path(items_path) if items_path else folder / "movies.dat"
-    text = read_text(items_file, "latin-1")
+    text = _read_latin1(items_file)
     raw_ids, titles, item_genres, item_lines = [], [], [], []
     for i, line in enumerate(text.rstrip("\r\n").split("\n")):
         line = line.rstrip("\r")
@@ -229,7 +242,9 @@ def load_ml1m(path: str | os.PathLike | None, items_path: str | os.PathLike | No
                 line=i + 1,
             )
         if not parts[0].strip().isdigit():
-            raise DataFormatError(f"expected an integer, got {parts[0]!r}", file=items_file, line=i + 1, field="movie id")
+            raise DataFormatError(
+                f"expected an integer, got {parts[0]!r}", file=items_file, line=i + 1, field="movie id"
+            )
         raw_ids.append(str(int(parts[0])))
         titles.append(parts[1].strip())
         item_genres.append([g for g in parts[2].split("|") if g])
@@ -245,6 +260,12 @@ def load_ml1m(path: str | os.PathLike | None, items_path: str | os.PathLike | No
         lines=item_lines,
     )
     return RawInteractions.from_columns(
-        _as_keys(users), _as_keys(items), ts, lines, [str(data_file)], ratings=ratings, items_table=table,
+        users,
+        items,
+        ts,
+        lines,
+        [str(data_file)],
+        ratings=ratings,
+        items_table=table,
         load_report=Counter(),
     )

@@ -75,9 +75,13 @@ def load_steam(
                     raise DataFormatError(f"missing {key!r}", file=file, line=line, field=key)
             seq, n, nxt = obj["seq"], obj["len_seq"], obj["next"]
             if not isinstance(seq, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in seq):
-                raise DataFormatError(f"expected a list of integer item ids, got {seq!r}", file=file, line=line, field="seq")
+                raise DataFormatError(
+                    f"expected a list of integer item ids, got {seq!r}", file=file, line=line, field="seq"
+                )
             if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= len(seq):
-                raise DataFormatError(f"expected an integer in 0..{len(seq)}, got {n!r}", file=file, line=line, field="len_seq")
+                raise DataFormatError(
+                    f"expected an integer in 0..{len(seq)}, got {n!r}", file=file, line=line, field="len_seq"
+                )
             if not isinstance(nxt, int) or isinstance(nxt, bool) or nxt == pad:
                 raise DataFormatError(f"expected an item id, got {nxt!r}", file=file, line=line, field="next")
             real = [x for x in seq if x != pad]
@@ -106,8 +110,14 @@ def load_steam(
     if not users:
         raise DataFormatError("no usable rows", file=files[0])
     return RawInteractions.from_columns(
-        np.asarray(users, dtype=object), np.asarray(items, dtype=object), None, np.asarray(lines),
-        [str(f) for f in files], file_ids=np.asarray(file_ids), items_table=table, load_report=report,
+        np.asarray(users, dtype=object),
+        np.asarray(items, dtype=object),
+        None,
+        np.asarray(lines),
+        [str(f) for f in files],
+        file_ids=np.asarray(file_ids),
+        items_table=table,
+        load_report=report,
     )
 
 

@@ -28,7 +28,9 @@ FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "tsv", ".parquet
 def detect_format(path: Path, fmt: str | None) -> str:
     if fmt:
         if fmt not in {"csv", "tsv", "parquet", "jsonl"}:
-            raise DataFormatError(f"unknown format {fmt!r}; choose csv, tsv, parquet or jsonl", file=path, field="format")
+            raise DataFormatError(
+                f"unknown format {fmt!r}; choose csv, tsv, parquet or jsonl", file=path, field="format"
+            )
         return fmt
     name = path.name[:-3] if path.name.endswith(".gz") else path.name
     suffix = Path(name).suffix.lower()
@@ -57,19 +59,27 @@ def read_table(path: Path, fmt: str | None = None, encoding: str = "utf-8") -> t
             raise DataFormatError("file has no rows", file=path)
         return table, "row"
     data = read_bytes(path)
-    text = decode(data, path, encoding)
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if not text.strip():
+    if encoding.lower().replace("_", "-") in {"utf-8", "utf8"}:
+        # pyarrow reads UTF-8 itself; decode in Python only on a parse error (to name the line)
+        body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+        text = None
+    else:
+        text = decode(data, path, encoding)
+        body = text.encode("utf-8")
+    if not body.strip():
         raise DataFormatError("file is empty", file=path)
-    body = text.encode("utf-8")
+
+    def as_text() -> str:
+        out = text if text is not None else decode(body, path, encoding)
+        return out[1:] if out.startswith("\ufeff") else out
+
     if fmt == "jsonl":
         import pyarrow.json as pajson
 
         try:
             table = pajson.read_json(io.BytesIO(body))
         except pa.ArrowInvalid as exc:
-            _rescan_jsonl(text, path)
+            _rescan_jsonl(as_text(), path)
             raise DataFormatError(f"could not parse JSON lines: {exc}", file=path) from None
         return table, "line"
     import pyarrow.csv as pacsv
@@ -81,19 +91,22 @@ def read_table(path: Path, fmt: str | None = None, encoding: str = "utf-8") -> t
             read_options=pacsv.ReadOptions(block_size=1 << 24, use_threads=False),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
-                column_types=_all_strings(body, delimiter), strings_can_be_null=False, quoted_strings_can_be_null=False
+                column_types=_all_strings(body, delimiter, path),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
             ),
         )
     except pa.ArrowInvalid as exc:
-        _rescan_csv(text, path, delimiter)
+        _rescan_csv(as_text(), path, delimiter)
         raise DataFormatError(f"could not parse: {exc}", file=path) from None
     if table.num_rows == 0:
         raise DataFormatError("file has a header but no rows", file=path, line=2)
     return table, "line"
 
 
-def _all_strings(body: bytes, delimiter: str) -> dict:
-    first = body.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")
+def _all_strings(body: bytes, delimiter: str, path: Path) -> dict:
+    end = body.find(b"\n")
+    first = decode(body[: end if end >= 0 else len(body)], path, "utf-8").rstrip("\r")
     return {name: pa.string() for name in next(csv.reader([first], delimiter=delimiter))}
 
 
@@ -162,7 +175,9 @@ def _string_column(table: pa.Table, name: str, path: Path, role: str, loc) -> pa
 
 def _timestamps(table: pa.Table, name: str, path: Path, loc) -> np.ndarray:
     if name not in table.column_names:
-        raise DataFormatError(f"timestamp column {name!r} not found; columns are {table.column_names}", file=path, field=name)
+        raise DataFormatError(
+            f"timestamp column {name!r} not found; columns are {table.column_names}", file=path, field=name
+        )
     col = table[name]
     if pa.types.is_timestamp(col.type):
         return np.asarray(pc.cast(pc.cast(col, pa.timestamp("s")), pa.int64()).to_numpy(zero_copy_only=False))
@@ -232,8 +247,14 @@ def load_interactions_table(
         items_table = read_items_table(Path(items_path), items_id_column or item_column, title_column, format=None,
                                        encoding=encoding)  # fmt: skip
     return RawInteractions.from_columns(
-        users, items, ts, np.arange(offset, offset + n, dtype=np.int64), [str(path)], ratings=ratings,
-        items_table=items_table, line_kind=kind,
+        users,
+        items,
+        ts,
+        np.arange(offset, offset + n, dtype=np.int64),
+        [str(path)],
+        ratings=ratings,
+        items_table=items_table,
+        line_kind=kind,
     )
 
 

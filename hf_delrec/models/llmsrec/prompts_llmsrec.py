@@ -14,10 +14,11 @@ HISTORY_TOKEN = "[HistoryEmb]"
 USER_OUT_TOKEN = "[UserOut]"
 ITEM_OUT_TOKEN = "[ItemOut]"
 
-USER_PREFIX = "A user interacted with these items, oldest first: "
-USER_SUFFIX = ". Summarise this user's preferences in one token: "
-ITEM_PREFIX = "An item titled "
-ITEM_SUFFIX = ". Summarise this item in one token: "
+# Kept short on purpose: every token costs a forward+backward pass of the LLM per training user.
+USER_PREFIX = "Items a user chose, oldest first: "
+USER_SUFFIX = ". The user in one token:"
+ITEM_PREFIX = "Item "
+ITEM_SUFFIX = ". The item in one token:"
 MISSING_TITLE = "Untitled item"
 
 

@@ -42,9 +42,10 @@ class SASRecModel(SequentialRecommenderPreTrainedModel):
             raise ValueError(
                 f"input length {length} exceeds max_seq_length={self.config.max_seq_length}; crop histories first"
             )
-        # Left padding: the most recent item always sits at the last position embedding.
-        positions = torch.arange(self.config.max_seq_length - length, self.config.max_seq_length, device=input_ids.device)
-        hidden = self.item_embeddings(input_ids) + self.position_embeddings(positions)[None]
+        # Positions count from the first real item (as in causal LMs), so a prefix inside a training chunk gets exactly
+        # the positions it gets when scored on its own at inference time, whatever the padding.
+        positions = (attention_mask.long().cumsum(dim=1) - 1).clamp(min=0)
+        hidden = self.item_embeddings(input_ids) + self.position_embeddings(positions)
         hidden = self.embedding_dropout(hidden) * attention_mask[..., None]
         mask = attention_mask_4d(attention_mask, causal=True)
         for layer in self.layers:
