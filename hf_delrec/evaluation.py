@@ -89,7 +89,9 @@ def _evaluate(
         available = min((len(n) for n in negatives), default=0)
         for size in candidate_sizes:
             if size - 1 > available:
-                logger.warning("sampled protocol with %d candidates skipped: only %d negatives per row", size, available)
+                logger.warning(
+                    "sampled protocol with %d candidates skipped: only %d negatives per row", size, available
+                )
                 continue
             acc = RankingAccumulator()
             for lo, hi in _batches(len(targets), batch_size):

@@ -21,7 +21,7 @@ class TeacherConfig(TrainingArguments):
     )
     max_train_seconds: float | None = field(
         default=None,
-        metadata={"help": "Wall-time budget: stop at the first epoch end past it (the best checkpoint is still restored)."},
+        metadata={"help": "Wall-time budget: stop at the first epoch end past it (best checkpoint still restored)."},
     )
     eval_exclude_seen: bool = field(
         default=True, metadata={"help": "Leave a user's history items out of the validation ranking."}

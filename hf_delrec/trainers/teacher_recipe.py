@@ -94,7 +94,9 @@ def run_teacher_training(
     config = build_teacher_config(script_args.teacher, model_args, prepared)
     model = TEACHERS[script_args.teacher][1](config)
     train_ds = build_train_dataset(prepared.examples["train"], model)
-    eval_ds = build_eval_dataset(prepared.examples["validation"], config.max_seq_length, training_args.eval_exclude_seen)
+    eval_ds = build_eval_dataset(
+        prepared.examples["validation"], config.max_seq_length, training_args.eval_exclude_seen
+    )
     supervised = int((train_ds.columns["labels"] != -100).sum()) if "labels" in train_ds.columns else None
     logger.info("%s: %d training chunks, %s supervised pairs", script_args.teacher, len(train_ds), supervised)
 
