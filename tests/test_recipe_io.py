@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import os
 from typing import Literal
 
 import pytest
@@ -90,6 +91,9 @@ def test_atomic_directory_success_and_failure(tmp_path):
         (tmp / "a.json").write_text("{}")
         assert not target.exists()  # nothing visible before success
     assert (target / "a.json").is_file()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o777 & ~umask  # not the private 0700 of mkdtemp
 
     with pytest.raises(OutputExistsError, match="already exists"):
         with atomic_directory(target):

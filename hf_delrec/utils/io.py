@@ -29,6 +29,10 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterat
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    # mkdtemp makes the directory private (0700); give the artifact the permissions a plain mkdir would.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)
     try:
         yield tmp
     except BaseException:
