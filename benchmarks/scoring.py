@@ -1,6 +1,6 @@
 """Candidate-scoring throughput, side by side in one run: users/s of
 
-  ours            full-title log-likelihood, prompt run once, its KV cache reused by all C titles (hf_delrec.scoring)
+  ours            full-title log-likelihood, prompt run once, all C titles packed after it (hf_delrec.scoring)
   first-sub-word  the paper's verbaliser: one forward, log-prob of each title's first token (ties possible)
   naive batched   one forward per candidate (prompt + title re-encoded for every candidate), C rows in one batch
   naive           one forward per candidate, one at a time
@@ -114,7 +114,7 @@ def main(argv=None) -> int:
             out.append(torch.cat([naive_score([s], plen) for s in seqs]))
         return torch.stack(out)
 
-    methods = {"ours (full title, KV cache)": lambda: run_ours("full_title"),
+    methods = {"ours (full title, shared prompt)": lambda: run_ours("full_title"),
                "first-sub-word (1 forward)": lambda: run_ours("first_subword"),
                "naive, batched per user": run_naive_batched}
     if not args.skip_naive_single:
@@ -130,7 +130,7 @@ def main(argv=None) -> int:
                 fn()
                 runs.append(time.perf_counter() - t0)
             times[name] = statistics.median(runs)
-    ours = results["ours (full title, KV cache)"]
+    ours = results["ours (full title, shared prompt)"]
     agree = max((ours - results[n]).abs().max().item() for n in results if n.startswith("naive"))
     ties_first = sum(len(r) - len(set(r.tolist())) for r in results["first-sub-word (1 forward)"])
     ties_ours = sum(len(r) - len(set(r.tolist())) for r in ours)
@@ -141,7 +141,7 @@ def main(argv=None) -> int:
     print(f"{'method':<36}{'s/run':>9}{'users/s':>10}")
     for name, t in times.items():
         print(f"{name:<36}{t:>9.3f}{args.users / t:>10.2f}")
-    t_ours, t_first = times["ours (full title, KV cache)"], times["first-sub-word (1 forward)"]
+    t_ours, t_first = times["ours (full title, shared prompt)"], times["first-sub-word (1 forward)"]
     print(f"ours / first-sub-word cost: {t_ours / t_first:.2f}x   (goal <= 2x)")
     print(f"naive batched / ours: {times['naive, batched per user'] / t_ours:.2f}x faster   (goal >= 5x vs naive)")
     if "naive, one forward per candidate" in times:

@@ -507,7 +507,7 @@ def evaluate_rows(pipe: "Pipeline", partial_dir: Path) -> dict:
         "notes": [
             "All rows rank the same users' prepared candidate lists; ranks are pessimistic on ties "
             "(popularity ties among equally popular items count against it).",
-            "LLM rows score each candidate's full title log-likelihood given the prompt (shared-prompt KV cache)"
+            "LLM rows score each candidate's full title log-likelihood given the prompt (prompt computed once, shared by all candidates)"
             if "full_title" == pipe.args.sft.get("scoring", "full_title") else
             "LLM rows score the first sub-word of each title (the paper's verbaliser).",
         ],

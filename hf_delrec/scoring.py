@@ -4,9 +4,10 @@ Two methods, for causal LMs and encoder-decoder LMs alike:
 
 ``"full_title"`` (default)
     log p(answer_prefix + title | prompt), summed over the title's tokens (or averaged: ``length_normalization="mean"``).
-    The prompt is run **once** per example; for causal LMs its KV cache is repeated C times and all candidates'
-    title tokens go through one batched forward; for encoder-decoders the encoder runs once and its outputs are
-    repeated for the C decoder passes. Different titles get different scores (no first-token ties). Differentiable:
+    The prompt is run **once** per example. For causal LMs the C titles are packed after the prompt in the same
+    sequence under a block attention mask (each title sees the prompt and its own earlier tokens), so one forward
+    scores all of them and the prompt's keys/values are shared without copying a KV cache C times; for
+    encoder-decoders the encoder runs once and its outputs are repeated for the C decoder passes. Different titles get different scores (no first-token ties). Differentiable:
     gradients reach the soft prompt (and LoRA weights) through the cache / encoder outputs.
 ``"first_subword"`` (the paper's verbaliser, faithful option)
     One forward; the log-probability of each candidate's *first* title token at the answer position. Titles that share
@@ -120,39 +121,59 @@ def _reduce(token_lp: torch.Tensor, mask: torch.Tensor, length_normalization: st
     return total
 
 
+def _forward_kwargs(model, name: str) -> bool:
+    """Whether the (possibly PEFT-wrapped) causal LM's forward takes ``name``."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return _accepts(base, name)
+
+
+def _packed_attention_mask(p_mask: torch.Tensor, C: int, S: int, dtype: torch.dtype) -> torch.Tensor:
+    """Additive (B, 1, Lp + C*S, Lp + C*S) mask: prompt tokens attend causally to real prompt tokens; each candidate's
+    tokens attend to the real prompt tokens and to their own earlier tokens, never to another candidate."""
+    B, Lp = p_mask.shape
+    L = Lp + C * S
+    dev = p_mask.device
+    real = p_mask.bool()
+    allowed = torch.zeros(B, L, L, dtype=torch.bool, device=dev)
+    causal = torch.ones(Lp, Lp, dtype=torch.bool, device=dev).tril()
+    allowed[:, :Lp, :Lp] = causal & real[:, None, :]
+    allowed[:, Lp:, :Lp] = real[:, None, :]
+    block = torch.block_diag(*[torch.ones(S, S, dtype=torch.bool, device=dev).tril()] * C)
+    allowed[:, Lp:, Lp:] = block
+    # Left-padding rows see nothing; let them see themselves so softmax stays finite (their outputs are unused).
+    allowed |= torch.eye(L, dtype=torch.bool, device=dev)
+    mask = torch.zeros(B, 1, L, L, dtype=dtype, device=dev)
+    return mask.masked_fill_(~allowed[:, None], torch.finfo(dtype).min)
+
+
 def _causal_scores(model, p_ids, p_mask, c_ids, c_mask, method, length_normalization):
     B, C, T = c_ids.shape
-    # Left padding: positions count real tokens only, so every row sees the same positions as unpadded.
     pos = (p_mask.long().cumsum(-1) - 1).clamp(min=0)
-    kwargs = {"logits_to_keep": 1} if _accepts(model, "logits_to_keep") else {}
+    if method == "first_subword" or T == 1:
+        kwargs = {"logits_to_keep": 1} if _forward_kwargs(model, "logits_to_keep") else {}
+        out = model(input_ids=p_ids, attention_mask=p_mask, position_ids=pos, use_cache=False, **kwargs)
+        first = out.logits[:, -1].float().log_softmax(-1).gather(1, c_ids[:, :, 0])  # (B, C)
+        return first if method == "first_subword" else _reduce(first.unsqueeze(-1), c_mask, length_normalization)
+    # One forward over [prompt | cand_1[:-1] | ... | cand_C[:-1]]: the prompt is computed once and every candidate
+    # reads its keys/values, with no per-candidate copy of a KV cache (memory stays ~ one sequence per example).
+    S = T - 1
+    cand_in = c_ids[:, :, :S].reshape(B, C * S)
+    plen = p_mask.long().sum(-1)
+    cand_pos = (plen[:, None] + torch.arange(S, device=p_ids.device)[None, :]).repeat(1, C)
+    dtype = model.get_input_embeddings().weight.dtype
+    if not dtype.is_floating_point:
+        dtype = torch.float32
+    kwargs = {"logits_to_keep": C * S + 1} if _forward_kwargs(model, "logits_to_keep") else {}
     out = model(
-        input_ids=p_ids,
-        attention_mask=p_mask,
-        position_ids=pos,
-        use_cache=method == "full_title",
+        input_ids=torch.cat([p_ids, cand_in], dim=1),
+        attention_mask=_packed_attention_mask(p_mask, C, S, dtype),
+        position_ids=torch.cat([pos, cand_pos], dim=1),
+        use_cache=False,
         **kwargs,
     )
-    first_lp = out.logits[:, -1].float().log_softmax(-1)  # (B, V): distribution of the answer's first token
-    first = first_lp.gather(1, c_ids[:, :, 0])  # (B, C)
-    if method == "first_subword":
-        return first
-    cache = out.past_key_values
-    cache.batch_repeat_interleave(C)
-    flat = c_ids.reshape(B * C, T)
-    flat_mask = c_mask.reshape(B * C, T)
-    attn = torch.cat([p_mask.repeat_interleave(C, dim=0), flat_mask], dim=-1)
-    plen = p_mask.long().sum(-1).repeat_interleave(C)
-    cpos = plen[:, None] + torch.arange(T, device=flat.device)[None, :]
-    if T == 1:
-        return first
-    out2 = model(
-        input_ids=flat[:, :-1],
-        attention_mask=attn[:, :-1],
-        position_ids=cpos[:, :-1],
-        past_key_values=cache,
-        use_cache=True,
-    )
-    rest = _token_logprobs(out2.logits, flat[:, 1:]).reshape(B, C, T - 1)
+    logits = out.logits[:, -(C * S + 1) :]  # the prompt's last position, then every candidate input position
+    first = _token_logprobs(logits[:, :1].expand(B, C, -1).reshape(B, C, -1), c_ids[:, :, 0])  # (B, C)
+    rest = _token_logprobs(logits[:, 1:].reshape(B, C, S, -1), c_ids[:, :, 1:])  # (B, C, S)
     token_lp = torch.cat([first.unsqueeze(-1), rest], dim=-1)
     return _reduce(token_lp, c_mask, length_normalization)
 

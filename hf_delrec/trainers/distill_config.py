@@ -35,7 +35,7 @@ class DistillConfig(SFTConfig):
     # Stage-1 defaults: only a soft prompt is trained (paper: lr 5e-3), on pre-tokenised rows with our own collator.
     learning_rate: float = 5e-3
     weight_decay: float = 1e-5
-    # The KV cache shared across candidates is incompatible with gradient checkpointing.
+    # Candidate scoring (one packed forward per example) has not been validated with activation checkpointing.
     activation_checkpointing: bool | None = None  # resolved to False by TrainingArguments
     gradient_checkpointing: bool | None = None  # deprecated alias, resolved by TrainingArguments
     remove_unused_columns: bool = False
@@ -52,7 +52,7 @@ class DistillConfig(SFTConfig):
         if self.task_weighting not in ("gradnorm", "fixed"):
             raise ValueError(f"task_weighting must be 'gradnorm' or 'fixed', got {self.task_weighting!r}")
         if self.activation_checkpointing:
-            raise ValueError("gradient_checkpointing is not supported by candidate scoring (it reuses the KV cache)")
+            raise ValueError("gradient_checkpointing is not supported by candidate scoring (see hf_delrec.scoring)")
         if self.ta_weight < 0 or self.rps_weight < 0:
             raise ValueError("ta_weight and rps_weight must be >= 0")
 

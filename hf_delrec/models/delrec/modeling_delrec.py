@@ -171,7 +171,7 @@ class DELRec(PreTrainedModel):
     ) -> torch.Tensor:
         """(B, C) scores of each prompt's candidates with ``config.scoring`` (higher is better).
 
-        Full-title scoring runs each prompt once and reuses its KV cache for all C titles (``hf_delrec.scoring``).
+        Full-title scoring runs each prompt once and scores all C titles against it in the same forward (``hf_delrec.scoring``).
         """
         from ...scoring import collate_scoring_features, encode_scoring_example, score_candidates
 
