@@ -181,19 +181,7 @@ def load_ml100k(path: str | os.PathLike | None, items_path: str | os.PathLike | 
     text = _read_latin1(items_file)
     raw_ids, titles, release, video, imdb, item_genres, item_lines = [], [], [], [], [], [], []
     for i, line in enumerate(text.rstrip("\r\n").split("\n")):
-        line = line.rstrip("\r")
-        parts = line.split("|")
-        if len(parts) != 5 + len(genres):
-            kind = "too few" if len(parts) < 5 + len(genres) else "too many"
-            raise DataFormatError(
-                f"{kind} fields: expected {5 + len(genres)} separated by '|', got {len(parts)}: {line[:80]!r}",
-                file=items_file,
-                line=i + 1,
-            )
-        if not parts[0].strip().isdigit():
-            raise DataFormatError(
-                f"expected an integer, got {parts[0]!r}", file=items_file, line=i + 1, field="movie id"
-            )
+        parts = _split_item_line(line, "|", 5 + len(genres), items_file, i + 1)
         flags = parts[5:]
         if any(f not in {"0", "1"} for f in flags):
             raise DataFormatError(f"genre flags must be 0/1, got {flags}", file=items_file, line=i + 1, field="genres")
@@ -224,6 +212,22 @@ def load_ml100k(path: str | os.PathLike | None, items_path: str | os.PathLike | 
     )
 
 
+def _split_item_line(line: str, sep: str, expected: int, items_file: Path, lineno: int) -> list[str]:
+    """Split one MovieLens item-file line, checking the field count and the integer movie id."""
+    line = line.rstrip("\r")
+    parts = line.split(sep)
+    if len(parts) != expected:
+        kind = "too few" if len(parts) < expected else "too many"
+        raise DataFormatError(
+            f"{kind} fields: expected {expected} separated by '{sep}', got {len(parts)}: {line[:80]!r}",
+            file=items_file,
+            line=lineno,
+        )
+    if not parts[0].strip().isdigit():
+        raise DataFormatError(f"expected an integer, got {parts[0]!r}", file=items_file, line=lineno, field="movie id")
+    return parts
+
+
 def load_ml1m(path: str | os.PathLike | None, items_path: str | os.PathLike | None = None) -> RawInteractions:
     folder = resolve_path("ml-1m", path)
     data_file = folder / "ratings.dat"
@@ -232,19 +236,7 @@ def load_ml1m(path: str | os.PathLike | None, items_path: str | os.PathLike | No
     text = _read_latin1(items_file)
     raw_ids, titles, item_genres, item_lines = [], [], [], []
     for i, line in enumerate(text.rstrip("\r\n").split("\n")):
-        line = line.rstrip("\r")
-        parts = line.split("::")
-        if len(parts) != 3:
-            kind = "too few" if len(parts) < 3 else "too many"
-            raise DataFormatError(
-                f"{kind} fields: expected 3 separated by '::', got {len(parts)}: {line[:80]!r}",
-                file=items_file,
-                line=i + 1,
-            )
-        if not parts[0].strip().isdigit():
-            raise DataFormatError(
-                f"expected an integer, got {parts[0]!r}", file=items_file, line=i + 1, field="movie id"
-            )
+        parts = _split_item_line(line, "::", 3, items_file, i + 1)
         raw_ids.append(str(int(parts[0])))
         titles.append(parts[1].strip())
         item_genres.append([g for g in parts[2].split("|") if g])
