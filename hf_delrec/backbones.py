@@ -50,9 +50,17 @@ def resolve_dtype(dtype) -> torch.dtype | str:
     aliases = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "half": "float16", "float": "float32"}
     name = aliases.get(name, name)
     value = getattr(torch, name, None)
-    if not isinstance(value, torch.dtype):
+    if not isinstance(value, torch.dtype) or not value.is_floating_point:
         raise BackboneError(f"unknown dtype {dtype!r}; use float32, bfloat16, float16 or auto")
     return value
+
+
+def check_dtype_name(dtype, key: str = "dtype") -> None:
+    """Recipe-time check of a dtype string: a ``ValueError`` naming ``key`` (recipes report it as a RecipeError)."""
+    try:
+        resolve_dtype(dtype)
+    except BackboneError as exc:
+        raise ValueError(f"{key}: {exc}") from None
 
 
 def backbone_cache_dir() -> Path:
@@ -185,4 +193,4 @@ def load_backbone(
     )
 
 
-__all__ = ["load_backbone", "BackboneError", "convert_smollm2_gguf", "backbone_cache_dir", "SMOLLM2_ID", "resolve_dtype"]
+__all__ = ["load_backbone", "BackboneError", "check_dtype_name", "convert_smollm2_gguf", "backbone_cache_dir", "SMOLLM2_ID", "resolve_dtype"]

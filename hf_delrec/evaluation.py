@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .metrics import RankingAccumulator
-from .models.sequential_base import pad_left
+from .models.sequential_base import SequentialRecommenderConfig, pad_left
 from .utils.io import atomic_directory, write_json_atomic
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,12 @@ class CatalogueMismatchError(ValueError):
 
 def check_compatible(config, prepared) -> None:
     """Refuse a dataset whose catalogue differs from the one the teacher was trained on."""
+    if not isinstance(config, SequentialRecommenderConfig):
+        where = getattr(config, "_name_or_path", "") or "the model"
+        raise ValueError(
+            f"{where}: model_type {getattr(config, 'model_type', None)!r} is not a teacher recommender "
+            "(delrec_sasrec, delrec_gru4rec, delrec_caser, delrec_bert4rec written by `hf-delrec train-teacher`)"
+        )
     if int(config.num_items) != int(prepared.num_items):
         raise CatalogueMismatchError(
             f"the teacher was trained on a catalogue of {config.num_items} items but the dataset has "
@@ -197,7 +203,9 @@ def export_teacher_predictions(
     out = {}
     for split in splits:
         examples = prepared.examples[split]
-        ids, scores = model.recommend(examples["history"], k=k, exclude_seen=exclude_seen, batch_size=batch_size)
+        # allow_empty: a 3-item user's train row has no past item; every row gets predictions, as documented.
+        ids, scores = model.recommend(examples["history"], k=k, exclude_seen=exclude_seen, batch_size=batch_size,
+                                      allow_empty=True)
         out[split] = datasets.Dataset.from_dict(
             {
                 "user_id": np.asarray(examples["user_id"], dtype=np.int64),

@@ -835,26 +835,122 @@ def push_to_hub(path: str | os.PathLike, repo_id: str, *, private: bool = False,
     return str(url)
 
 
-def push_after_training(output_dir: str | os.PathLike, args: Any, **card_fields) -> str | None:
-    """For commands whose recipe says ``push_to_hub: true``: push the *final* artifact (with its card) once the
-    run is written. ``args`` is a TrainingArguments-like object or a dict with ``push_to_hub``, ``hub_model_id``
-    and optionally ``hub_private_repo``/``hub_token``. Returns the repo URL, or None when pushing is off.
+def data_licence(stats: dict, source_licence: str | None = None) -> dict | None:
+    """The source-data licence a dataset card would state (``name``, ``link``, ``text``, and ``redistribution``:
+    False when the provider forbids it, e.g. MovieLens), or None when unknown (a dataset push then needs
+    ``source_licence``). ``stats`` is a prepared ``stats.json`` or anything naming the source (``{"dataset":
+    "ml-100k"}``), so a recipe can be checked before the data is even prepared."""
+    return _licence(stats, source_licence)
 
-    Commands should turn the Trainer's own ``push_to_hub`` off while training (it would push checkpoints with a
-    generic card) and call this after the artifact directory is complete.
+
+def artifact_digest(path: str | os.PathLike) -> str:
+    """sha256 over the files a push uploads (same ignore patterns), minus the card (README.md, card_fields.json),
+    which is re-rendered on every push: equal digests mean the repo already holds this artifact."""
+    import hashlib
+
+    from huggingface_hub.utils import filter_repo_objects
+
+    path = Path(path)
+    files = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
+    digest = hashlib.sha256()
+    for rel in filter_repo_objects(files, ignore_patterns=IGNORE_PATTERNS + ["README.md", CARD_FIELDS_FILE]):
+        digest.update(rel.encode() + b"\0")
+        with open(path / rel, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _push_setting(args: Any, key: str):
+    return args.get(key) if isinstance(args, dict) else getattr(args, key, None)
+
+
+def is_local_path(name: str | os.PathLike | None) -> bool:
+    """True for a local file-system path (absolute, ./relative, or an existing directory), False for a Hub id."""
+    if not name:
+        return False
+    text = str(name)
+    return os.path.isabs(text) or text.startswith(("./", "../", "~")) or os.path.exists(text)
+
+
+def is_main_process() -> bool:
+    """Whether this process is the one that talks to the Hub: under ``accelerate launch``/``torchrun`` only the main
+    process (rank 0) pushes; a plain single process always is."""
+    try:
+        from accelerate import PartialState
+    except ImportError:  # accelerate ships with transformers' Trainer; without it there is one process
+        return os.environ.get("RANK", "0") == "0"
+    return bool(PartialState().is_main_process)
+
+
+def prepare_push(args: Any, *, base_model: str | None = None) -> dict | None:
+    """Call BEFORE training in commands whose recipe may say ``push_to_hub: true``.
+
+    Checks that the end-of-run push can happen (``hub_model_id`` set and a valid repo id; for LLM-side models the
+    base LLM named by a Hub id, which their card requires), so a bad setting fails before a training run is spent.
+    Then turns the Trainer's own ``push_to_hub`` off on ``args``: the Trainer would create the repo at init and push
+    every checkpoint with its generic card, while we push only the final artifact with ours. Returns the settings
+    for ``push_after_training`` (``push_to_hub``, ``hub_model_id``, ``hub_private_repo``, ``hub_token``), or None
+    when pushing is off.
     """
-
-    def get(key):
-        return args.get(key) if isinstance(args, dict) else getattr(args, key, None)
-
-    if not get("push_to_hub"):
+    if not _push_setting(args, "push_to_hub"):
         return None
-    repo_id = get("hub_model_id")
+    repo_id = _push_setting(args, "hub_model_id")
     if not repo_id:
         raise HubError("push_to_hub is true but hub_model_id is not set: add `hub_model_id: your-name/repo-name` to "
                        "the recipe (or hub_model_id=... on the command line)")
-    return push_to_hub(output_dir, repo_id, private=bool(get("hub_private_repo")), token=get("hub_token"),
-                       **card_fields)
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as err:
+        raise HubError(f"hub_model_id {repo_id!r} is not a valid repo id: {err}") from err
+    if base_model is not None and is_local_path(base_model):
+        raise HubError(
+            f"push_to_hub: the model card must name the base LLM by its Hub id, but the LLM is the local path "
+            f"{base_model!r}; use the LLM's Hub id (push it first if it is your own), or drop push_to_hub and push "
+            f"later with `hf-delrec push OUTPUT_DIR --repo-id {repo_id} --base-model HUB_ID`"
+        )
+    settings = {key: _push_setting(args, key) for key in ("push_to_hub", "hub_model_id", "hub_private_repo",
+                                                          "hub_token")}
+    if isinstance(args, dict):
+        args["push_to_hub"] = False
+    elif hasattr(args, "push_to_hub"):
+        args.push_to_hub = False
+    return settings
+
+
+def push_after_training(output_dir: str | os.PathLike, args: Any, **card_fields) -> str | None:
+    """For commands whose recipe says ``push_to_hub: true``: push the *final* artifact (with its card) once the
+    run is written. ``args`` is a TrainingArguments-like object or a dict with ``push_to_hub``, ``hub_model_id``
+    and optionally ``hub_private_repo``/``hub_token`` (e.g. what ``prepare_push`` returned). Returns the repo URL,
+    or None when pushing is off or this is not the main process (only rank 0 pushes under multi-process launch).
+
+    Commands should call ``prepare_push`` before training (validation + the Trainer's own push turned off: it
+    would push checkpoints with a generic card) and this after the artifact directory is complete. A failed upload
+    raises HubError saying that the artifact is saved and how to push it by hand.
+    """
+    if not _push_setting(args, "push_to_hub"):
+        return None
+    repo_id = _push_setting(args, "hub_model_id")
+    if not repo_id:
+        raise HubError("push_to_hub is true but hub_model_id is not set: add `hub_model_id: your-name/repo-name` to "
+                       "the recipe (or hub_model_id=... on the command line)")
+    if not is_main_process():
+        logger.info("push of %s to %s left to the main process", output_dir, repo_id)
+        return None
+    try:
+        return push_to_hub(output_dir, repo_id, private=bool(_push_setting(args, "hub_private_repo")),
+                           token=_push_setting(args, "hub_token"), **card_fields)
+    except HubError:
+        raise
+    except Exception as err:  # noqa: BLE001 - network/auth errors: the trained artifact is safe on disk
+        reason = (str(err).splitlines() or [""])[0]
+        raise HubError(
+            f"could not push {output_dir} to {repo_id!r} ({type(err).__name__}: {reason}); the artifact is saved "
+            f"there: push it with `hf-delrec push {output_dir} --repo-id {repo_id}`"
+        ) from err
 
 
 __all__ = [
@@ -862,12 +958,17 @@ __all__ = [
     "CardValidationError",
     "HubError",
     "NotCachedError",
+    "artifact_digest",
     "collect_metrics",
+    "data_licence",
     "detect_artifact",
     "download_prepared",
     "from_pretrained",
+    "is_local_path",
+    "is_main_process",
     "load_prepared_from_hub",
     "public_stats",
+    "prepare_push",
     "push_after_training",
     "push_prepared_dataset",
     "push_to_hub",

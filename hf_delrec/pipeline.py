@@ -1,7 +1,7 @@
 """DELRec from raw data to a results table, one resumable stage at a time (``hf-delrec run RECIPE.yaml``).
 
     data -> teacher -> teacher export -> stage 1 (distill) -> stage 2 (SFT) [+ LoRA-only ablation]
-         -> evaluation (results.json / results.md / validation plot) -> model card
+         -> evaluation (results.json / results.md / validation plot) -> model card [-> Hub push]
 
 Every stage writes one directory through ``atomic_directory`` (temp dir + rename), so a directory that exists is
 complete: a stage whose directory exists is skipped, and an interrupted run restarts at the first missing stage.
@@ -17,6 +17,12 @@ Run layout (``output_dir``)::
     delrec/             stage-2 model = the final DELRec (AutoModel.from_pretrained loads it)
     lora_only/          ablation: stage 2 without soft prompt (no distillation)
     evaluation/         one JSON per result row (resumable), then results.json, results.md, validation_hr1.png
+    hub_pushes.json     with push_to_hub: what was pushed where (repo id + content digest of each artifact)
+
+The Hub push (``push_to_hub: true`` + ``hub_model_id``) is not a stage directory: it runs after the card on every
+run, and pushes an artifact only when ``hub_pushes.json`` does not already record the same content at the same repo
+id. So a resumed finished run pushes nothing, an interrupted push resumes with what is missing, and a changed repo
+id or artifact is pushed; ``hub_force_push: true`` pushes everything again.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from typing import Any, Callable
 
 import yaml
 
-from .recipe import RecipeError, load_recipe, parse_recipe
+from .recipe import RecipeError, check_section, load_recipe, parse_recipe
 from .utils.io import atomic_directory, write_json_atomic
 
 logger = logging.getLogger(__name__)
@@ -52,6 +58,22 @@ ROW_LABELS = {
     "delrec": "DELRec (stage 1 + stage 2)",
 }
 SECTIONS = ("data", "teacher", "export", "distill", "sft", "sft_ablation")
+# The recipe dataclasses of each section's stage (module, class), imported only when a recipe is checked: the
+# pipeline depends on the verbs' recipes, never on the verbs' code. ``export`` takes export-teacher's flags.
+_SFT_TYPES = (("hf_delrec.trainers.sft_config", "DELRecSFTScriptArguments"),
+              ("hf_delrec.trainers.sft_config", "DELRecSFTConfig"))
+SECTION_TYPES = {
+    "data": (("hf_delrec.data.config", "PrepareConfig"),),
+    "teacher_args": (("hf_delrec.trainers.teacher_recipe", "TeacherScriptArguments"),
+                     ("hf_delrec.trainers.teacher_recipe", "TeacherModelArguments"),
+                     ("hf_delrec.trainers.teacher_config", "TeacherConfig")),
+    "export": (),
+    "distill": (("hf_delrec.commands.distill", "DistillScriptArguments"),
+                ("hf_delrec.trainers.distill_config", "DistillConfig")),
+    "sft": _SFT_TYPES,
+    "sft_ablation": _SFT_TYPES,
+}
+EXPORT_KEYS = {"k": int, "splits": list[str], "keep_seen": bool, "overwrite": bool}
 
 
 @dataclass
@@ -72,6 +94,15 @@ class PipelineArguments:
         seed: seed for every stage that takes one (a section may override it).
         data / teacher_args / export / distill / sft / sft_ablation: per-stage settings (see the recipes).
         card: write README.md (model card) into the final model directory when ``hf_delrec.hub`` can render one.
+        push_to_hub / hub_model_id: at the end of the run, push the final DELRec model (with its card) to
+            ``hub_model_id``; hub_teacher_id / hub_soft_prompt_id / hub_dataset_id also push the teacher, the stage-1
+            soft prompt and the prepared dataset (cards then link them). hub_private_repo: private model repos.
+            hub_dataset_private: privacy of the dataset repo (None = hub_private_repo); data whose licence forbids
+            redistribution (MovieLens) is refused unless private; hub_dataset_licence names the source licence
+            when it is not recognised (movielens, amazon, steam, or free text). Authentication: HF_TOKEN or
+            ``hf auth login``.
+            What was pushed is recorded in ``OUTPUT_DIR/hub_pushes.json`` (repo id + content digest): a resumed run
+            pushes only what is new or changed; hub_force_push: push everything again.
     """
 
     output_dir: str = "runs/delrec"
@@ -95,6 +126,15 @@ class PipelineArguments:
     sft: dict = field(default_factory=dict)
     sft_ablation: dict = field(default_factory=dict)
     card: bool = True
+    push_to_hub: bool = False
+    hub_model_id: str | None = None
+    hub_private_repo: bool = False
+    hub_teacher_id: str | None = None
+    hub_soft_prompt_id: str | None = None
+    hub_dataset_id: str | None = None
+    hub_dataset_private: bool | None = None
+    hub_dataset_licence: str | None = None
+    hub_force_push: bool = False
 
     def __post_init__(self):
         unknown = [r for r in self.rows if r not in ALL_ROWS]
@@ -104,6 +144,27 @@ class PipelineArguments:
             raise RecipeError(f"eval_split must be 'validation' or 'test', got {self.eval_split!r}")
         if self.data_dir is None and self.data_source is None:
             raise RecipeError("give data_source (raw files to prepare) or data_dir (an already prepared dataset)")
+        if self.num_candidates < 2:
+            raise RecipeError(f"num_candidates must be >= 2 (the true item + at least one negative), got "
+                              f"{self.num_candidates}")
+        if self.eval_num_users is not None and self.eval_num_users < 1:
+            raise RecipeError(f"eval_num_users must be >= 1 or null (all users), got {self.eval_num_users}")
+        if self.eval_batch_size < 1:
+            raise RecipeError(f"eval_batch_size must be >= 1, got {self.eval_batch_size}")
+
+
+def validate_sections(args: PipelineArguments, origins: dict[str, dict[str, str]] | None = None) -> None:
+    """Check every section against its stage's recipe before any stage runs: a typo in ``distill.foo`` or
+    ``sft.lora_r: eight`` is reported now, not after the earlier stages have spent their time."""
+    from .trainers.teacher_recipe import TEACHERS
+
+    if args.teacher not in TEACHERS:
+        raise RecipeError(f"teacher: {args.teacher!r} is not one of {sorted(TEACHERS)}")
+    origins = origins or {}
+    for section, specs in SECTION_TYPES.items():
+        types = tuple(getattr(importlib.import_module(module), name) for module, name in specs)
+        check_section(getattr(args, section), types, section, origins.get(section),
+                      extra_keys=EXPORT_KEYS if section == "export" else None)
 
 
 def parse_pipeline_args(argv: list[str]) -> PipelineArguments:
@@ -117,6 +178,8 @@ def parse_pipeline_args(argv: list[str]) -> PipelineArguments:
         else:
             plain.append(a)
     (args,) = parse_recipe((PipelineArguments,), plain)
+    recipe_path = plain[0] if plain and "=" not in plain[0] and not plain[0].startswith("--") else "recipe"
+    origins = {name: {k: str(recipe_path) for k in getattr(args, name)} for name in SECTION_TYPES}
     for text in dotted:
         key, raw = text.split("=", 1)
         section, sub = key.split(".", 1)
@@ -131,6 +194,8 @@ def parse_pipeline_args(argv: list[str]) -> PipelineArguments:
             value = raw
         getattr(args, section)[sub.replace("-", "_")] = raw if value is None and raw.strip().lower() not in (
             "none", "null", "~") else value
+        origins.setdefault(section, {})[sub.replace("-", "_")] = "command line"
+    validate_sections(args, origins)
     return args
 
 
@@ -217,6 +282,7 @@ class Pipeline:
         return [s for s in all_stages if s.name in need]
 
     def run(self) -> dict:
+        pushes = self.hub_pushes()  # checked before any stage runs: a bad push setting never costs a training run
         if self.args.data_dir and not (self.data_dir / "stats.json").is_file():
             raise FileNotFoundError(f"data_dir {self.data_dir} is not a prepared dataset (no stats.json); run "
                                     "`hf-delrec data prepare` or give data_source instead")
@@ -224,7 +290,11 @@ class Pipeline:
         if self.recipe_text is not None:
             (self.out / "recipes").mkdir(exist_ok=True)
             (self.out / "recipes" / "pipeline.yaml").write_text(self.recipe_text, encoding="utf-8")
+        checked = False
         for stage in self.stages():
+            if stage.name != "data" and not checked:
+                self.check_prepared_data()
+                checked = True
             if stage.done():
                 logger.info("stage %-12s done already (%s): skipped", stage.name, stage.path)
                 print(f"[hf-delrec run] {stage.name}: already done ({stage.path}), skipped", flush=True)
@@ -241,9 +311,102 @@ class Pipeline:
             write_json_atomic(self.out / "timings" / f"{stage.name}.json", self.timings[stage.name])
             print(f"[hf-delrec run] {stage.name}: done in {self.timings[stage.name]['wall_seconds']} s", flush=True)
         card = self.write_card() if self.args.card and "delrec" in self.args.rows else None
+        if pushes:
+            self.push(pushes)
         results = json.loads((self.eval_dir / "results.json").read_text(encoding="utf-8"))
         results["model_card"] = card
         return results
+
+    # -- Hub
+    def hub_pushes(self) -> list[tuple[str, Path, dict, dict]]:
+        """(name, directory, push settings, card fields) of every push the recipe asks for, validated; [] when
+        push_to_hub is off. Order: dataset, teacher, soft prompt, DELRec, so each card can link what it builds on."""
+        a = self.args
+        if not a.push_to_hub:
+            named = [k for k in ("hub_model_id", "hub_teacher_id", "hub_soft_prompt_id", "hub_dataset_id")
+                     if getattr(a, k)]
+            if named:
+                print(f"[hf-delrec run] {', '.join(named)} set but push_to_hub is false: nothing will be pushed",
+                      flush=True)
+            return []
+        from . import hub
+
+        if "delrec" not in a.rows:
+            raise RecipeError("push_to_hub pushes the final DELRec model: rows must include 'delrec'")
+        need = self.needs()
+        for key, stage in (("hub_teacher_id", "teacher"), ("hub_soft_prompt_id", "distill")):
+            if getattr(a, key) and stage not in need:
+                raise RecipeError(f"{key}: this run has no {stage} stage to push")
+        model = {"push_to_hub": True, "hub_model_id": a.hub_model_id, "hub_private_repo": a.hub_private_repo}
+        base_model = a.model_name_or_path
+        # prepare_push raises the HubError naming hub_model_id when it is missing, and checks every repo id.
+        pushes = [("delrec", self.delrec_dir, hub.prepare_push(dict(model), base_model=base_model),
+                   {"teacher": a.hub_teacher_id, "dataset": a.hub_dataset_id})]
+        if a.hub_soft_prompt_id:
+            settings = hub.prepare_push(dict(model, hub_model_id=a.hub_soft_prompt_id), base_model=base_model)
+            pushes.insert(0, ("soft_prompt", self.soft_prompt_dir, settings,
+                              {"teacher": a.hub_teacher_id, "dataset": a.hub_dataset_id}))
+        if a.hub_teacher_id:
+            settings = hub.prepare_push(dict(model, hub_model_id=a.hub_teacher_id))
+            pushes.insert(0, ("teacher", self.teacher_dir, settings, {"dataset": a.hub_dataset_id}))
+        if a.hub_dataset_id:
+            private = a.hub_private_repo if a.hub_dataset_private is None else a.hub_dataset_private
+            stats_file = self.data_dir / "stats.json"
+            stats = (json.loads(stats_file.read_text(encoding="utf-8")) if stats_file.is_file()
+                     else {"dataset": a.dataset, "source": a.dataset})
+            licence = hub.data_licence(stats, a.hub_dataset_licence)
+            if licence is None:
+                raise RecipeError(f"hub_dataset_id: the licence of the {a.dataset} source data is unknown; name it "
+                                  "with hub_dataset_licence (the dataset card must state it)")
+            if licence.get("redistribution") is False and not private:
+                raise RecipeError(
+                    f"hub_dataset_id: {a.dataset} is derived from data whose licence forbids redistribution "
+                    f"({licence['name']}); set hub_dataset_private: true (or push it yourself with `hf-delrec push "
+                    f"{self.data_dir} --repo-id {a.hub_dataset_id} --redistribution-permitted` if you hold the "
+                    "provider's permission)")
+            settings = hub.prepare_push(dict(model, hub_model_id=a.hub_dataset_id, hub_private_repo=private))
+            pushes.insert(0, ("dataset", self.data_dir, settings, {"source_licence": a.hub_dataset_licence}))
+        return pushes
+
+    def push(self, pushes: list[tuple[str, Path, dict, dict]]) -> dict:
+        """Push the finished artifacts. ``hub_pushes.json`` records each push (repo id + content digest) after it
+        succeeds, so a resumed run skips what the Hub already holds and an interrupted push resumes where it
+        stopped; a changed artifact or repo id is pushed again; hub_force_push pushes everything again."""
+        from . import hub
+
+        record_file = self.out / "hub_pushes.json"
+        record = json.loads(record_file.read_text(encoding="utf-8")) if record_file.is_file() else {}
+        for name, path, settings, fields in pushes:
+            repo_id = settings["hub_model_id"]
+            digest = hub.artifact_digest(path)
+            done = record.get(name) or {}
+            if done.get("repo_id") == repo_id and done.get("digest") == digest and not self.args.hub_force_push:
+                print(f"[hf-delrec run] push {name}: {repo_id} already holds it ({done.get('url')}), skipped",
+                      flush=True)
+                continue
+            print(f"[hf-delrec run] push {name}: {path} -> {repo_id}", flush=True)
+            url = hub.push_after_training(path, settings, **{k: v for k, v in fields.items() if v})
+            if url is None:  # not the main process: rank 0 pushes and records
+                continue
+            record[name] = {"repo_id": repo_id, "digest": digest, "url": url,
+                            "private": bool(settings.get("hub_private_repo"))}
+            write_json_atomic(record_file, record)
+            print(f"[hf-delrec run] push {name}: done ({url})", flush=True)
+        return record
+
+    def check_prepared_data(self) -> None:
+        """The prepared data must hold ``num_candidates`` candidates per row (every prompt and result uses them)."""
+        stats_file = self.data_dir / "stats.json"
+        if not stats_file.is_file():
+            return
+        stats = json.loads(stats_file.read_text(encoding="utf-8"))
+        have = stats.get("num_candidates")
+        if have is not None and int(have) < self.args.num_candidates:
+            raise RecipeError(
+                f"num_candidates={self.args.num_candidates} but {self.data_dir} was prepared with {have} candidates "
+                f"per row ({stats_file}); lower num_candidates or prepare the data with --num-candidates "
+                f"{self.args.num_candidates}"
+            )
 
     # -- helpers
     def _write_recipe(self, name: str, values: dict) -> Path:
@@ -351,7 +514,8 @@ class Pipeline:
                     f"{results['num_candidates']} candidates each (the true next item + sampled negatives), "
                     "pessimistic ties; every row ranks the same candidate lists.")
         try:
-            path = hub.write_model_card(self.delrec_dir, protocol=protocol)
+            path = hub.write_model_card(self.delrec_dir, self.args.hub_model_id if self.args.push_to_hub else None,
+                                        protocol=protocol)
         except Exception as exc:  # the card is documentation: report it, never lose the trained model over it
             print(f"[hf-delrec run] card: not written ({type(exc).__name__}: {exc})", flush=True)
             return None
@@ -362,14 +526,17 @@ class Pipeline:
 # ----------------------------------------------------------------------------------------------------- evaluation
 
 
-def _teacher_ranks(teacher_dir: Path, rows: list[dict]):
+def _teacher_ranks(teacher_dir: Path, rows: list[dict], prepared=None):
     import numpy as np
     import torch
     from transformers import AutoModel
 
+    from .evaluation import check_compatible
     from .metrics import ranks_from_scores
 
     teacher = AutoModel.from_pretrained(str(teacher_dir))
+    if prepared is not None:  # a reused teacher/ directory may come from a run on other data
+        check_compatible(teacher.config, prepared)
     teacher.eval()
     max_len = int(teacher.config.max_seq_length)
     ranks = []
@@ -408,10 +575,20 @@ def _llm_row_model(pipe: "Pipeline", name: str, prepared):
     from .trainers.sft_config import DELRecSFTScriptArguments
     from .trainers.sft_trainer import build_delrec_model
 
-    if name == "delrec":
-        model = DELRec.from_pretrained(str(pipe.delrec_dir))
-    elif name == "lora_only":
-        model = DELRec.from_pretrained(str(pipe.lora_only_dir))
+    if name in ("delrec", "lora_only"):
+        path = pipe.delrec_dir if name == "delrec" else pipe.lora_only_dir
+        model = DELRec.from_pretrained(str(path))
+        # A reused stage directory may hold a model trained on other data: its item ids would name other titles.
+        ours, theirs = model.config.catalogue_fingerprint, getattr(prepared, "catalogue_fingerprint", None)
+        if (ours and theirs and ours != theirs) or (model.config.num_items and model.config.num_items
+                                                    != int(prepared.num_items)):
+            from .evaluation import CatalogueMismatchError
+
+            raise CatalogueMismatchError(
+                f"{path} was trained on another catalogue ({model.config.num_items} items, fingerprint "
+                f"{str(ours)[:16]}...) than {pipe.data_dir} ({prepared.num_items} items, {str(theirs)[:16]}...); "
+                f"remove {path} to retrain it on this data"
+            )
     else:
         # zero-shot / stage-1-only: the same prompt settings as stage 2, no adapter.
         known = {f.name for f in dataclasses.fields(DELRecSFTScriptArguments)}
@@ -450,7 +627,7 @@ def evaluate_rows(pipe: "Pipeline", partial_dir: Path) -> dict:
             continue
         cpu0, wall0 = time.process_time(), time.perf_counter()
         if name == "teacher":
-            ranks = _teacher_ranks(pipe.teacher_dir, rows)
+            ranks = _teacher_ranks(pipe.teacher_dir, rows, prepared)
         elif name == "popularity":
             ranks = _popularity_ranks(prepared, rows)
         else:

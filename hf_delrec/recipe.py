@@ -10,6 +10,7 @@ key and what was expected.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import enum
 import types
 import typing
@@ -165,6 +166,40 @@ def load_recipe(
     return tuple(out)
 
 
+def check_section(
+    values: dict[str, Any],
+    dataclass_types: Iterable[type],
+    section: str,
+    origins: dict[str, str] | None = None,
+    extra_keys: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Check a nested recipe section (e.g. the ``sft:`` mapping of a pipeline recipe) without building the dataclasses.
+
+    Every key must be a field of one of ``dataclass_types`` (or of ``extra_keys``: name -> annotation) and its value
+    must fit the annotation; errors name ``section.key``, where it came from (``origins[key]``, default "recipe")
+    and what was expected. Returns the coerced values.
+    """
+    if not isinstance(values, dict):
+        raise RecipeError(f"section {section!r}: expected a mapping of key: value, got {values!r}")
+    origins = origins or {}
+    hints: dict[str, Any] = dict(extra_keys or {})
+    for t in dataclass_types:
+        type_hints = typing.get_type_hints(t)
+        for f in dataclasses.fields(t):
+            if f.init:
+                hints.setdefault(f.name, type_hints.get(f.name, Any))
+    out = {}
+    for key, value in values.items():
+        where = origins.get(key, "recipe")
+        if key not in hints:
+            close = difflib.get_close_matches(str(key), list(hints), n=3)
+            hint = f"; did you mean {close}?" if close else ""
+            raise RecipeError(f"{where}: unknown key '{section}.{key}'{hint} (section {section!r} takes the keys of "
+                              f"{', '.join(t.__name__ for t in dataclass_types) or 'this stage'})")
+        out[key] = _coerce(value, hints[key], f"{where}: key '{section}.{key}'")
+    return out
+
+
 def parse_recipe(dataclass_types: Iterable[type], argv: Sequence[str]) -> tuple:
     """``argv`` = ``[RECIPE.yaml] [key=value ...]`` as given on the command line."""
     argv = list(argv)
@@ -182,6 +217,8 @@ def recipe_to_dict(*instances: Any) -> dict[str, Any]:
             v = getattr(inst, f.name)
             if isinstance(v, enum.Enum):
                 v = v.value
+            if f.name.endswith("hub_token") and v is not None:
+                v = f"<{f.name.upper()}>"  # provenance files are pushed with the model: never write a credential
             if isinstance(v, (str, int, float, bool, type(None), list, tuple, dict)):
                 out[f.name] = list(v) if isinstance(v, tuple) else v
     return out

@@ -44,11 +44,26 @@ def encode_scoring_example(
     placeholder_ids: Sequence[int] = (),
     max_candidate_tokens: int | None = None,
     where: str = "example",
+    allow_duplicate_candidates: bool = False,
 ) -> dict:
     """Tokenise one prompt (special tokens as the tokenizer adds them) and its candidate answer texts (none added).
 
-    Raises ValueError if a candidate tokenises to nothing or contains a placeholder id (placeholders are never targets).
+    Raises ValueError if the candidate list is empty, names the same text twice (unless
+    ``allow_duplicate_candidates``: distinct items that share a title), or a candidate tokenises to nothing or contains
+    a placeholder id (placeholders are never targets).
     """
+    if isinstance(candidates, str):
+        raise ValueError(f"{where}: candidates must be a list of texts, got one string {candidates!r}")
+    candidates = list(candidates)
+    if not candidates:
+        raise ValueError(f"{where}: the candidate list is empty; give at least one candidate text")
+    if not allow_duplicate_candidates:
+        seen: dict[str, int] = {}
+        for j, text in enumerate(candidates):
+            if text in seen:
+                raise ValueError(f"{where}: candidate {j} ({text!r}) repeats candidate {seen[text]}; candidates "
+                                 "must be distinct (a duplicate ties with itself)")
+            seen[text] = j
     prompt_ids = tokenizer(prompt)["input_ids"]
     cand_ids = tokenizer(list(candidates), add_special_tokens=False)["input_ids"]
     bad = set(int(i) for i in placeholder_ids)

@@ -7,7 +7,8 @@ Reads a prepared dataset (``data_dir``) and the teacher's top-k for every user's
 teacher model at ``teacher_name_or_path``). Users are split once (seeded) into training users and ``num_eval_users``
 held-out users. Writes ``output_dir`` (atomically): the soft prompt (``config.json`` + ``model.safetensors``), the
 tokenizer with the placeholder tokens, ``distill_results.json`` (held-out TA / RPS accuracy of the trained prompt vs
-the same LLM with the untrained prompt, timings, counts) and ``recipe.json``.
+the same LLM with the untrained prompt, timings, counts) and ``recipe.json``. With ``push_to_hub: true`` +
+``hub_model_id`` that directory is pushed (with its model card) at the end; the Trainer itself never pushes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import logging
 import random
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +54,19 @@ class DistillScriptArguments:
     eval_untrained: bool = True
     overwrite: bool = False
 
+    def __post_init__(self):
+        # Checked when the recipe is read, before the data and the LLM are loaded.
+        from ..backbones import check_dtype_name
+
+        for name in ("num_soft_tokens", "num_teacher_items", "demo_length"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.num_candidates < 2:
+            raise ValueError(f"num_candidates must be >= 2 (the answer + at least one other), got {self.num_candidates}")
+        if self.num_eval_users < 0:
+            raise ValueError(f"num_eval_users must be >= 0, got {self.num_eval_users}")
+        check_dtype_name(self.backbone_dtype, "backbone_dtype")
+
 
 def _load_teacher_topk(script, prepared, k: int) -> tuple[dict[int, list[int]], str]:
     """user_id -> teacher top-k for the user's train-row history; and a description of where it came from."""
@@ -64,12 +77,27 @@ def _load_teacher_topk(script, prepared, k: int) -> tuple[dict[int, list[int]], 
     if path is None and default.is_dir():
         path = str(default)
     if path is not None:
+        if not Path(path).is_dir():
+            raise FileNotFoundError(
+                f"teacher_predictions={path}: no such directory; it is written by `hf-delrec export-teacher "
+                f"TEACHER_DIR --data {script.data_dir}` (default location {default})"
+            )
+        _check_predictions_catalogue(Path(path), prepared)
         dd = load_from_disk(path)
         split = dd["train"] if hasattr(dd, "keys") else dd
         for col in ("user_id", "teacher_topk"):
             if col not in split.column_names:
                 raise ValueError(f"{path}: teacher predictions lack the column {col!r}")
         out = {int(u): [int(i) for i in t] for u, t in zip(split["user_id"], split["teacher_topk"])}
+        train_users = {int(u) for u in prepared.examples["train"]["user_id"]}
+        if set(out) != train_users:
+            # Predictions of another dataset (or an older preparation): users would get another user's top-k.
+            missing, extra = sorted(train_users - set(out)), sorted(set(out) - train_users)
+            raise ValueError(
+                f"{path}: teacher predictions cover {len(out)} users but {script.data_dir} has {len(train_users)} "
+                f"train users (missing {missing[:5]}, unknown {extra[:5]}); re-run `hf-delrec export-teacher` on "
+                "this dataset"
+            )
         return out, f"predictions {path}"
     if script.teacher_name_or_path is None:
         raise ValueError(
@@ -80,6 +108,16 @@ def _load_teacher_topk(script, prepared, k: int) -> tuple[dict[int, list[int]], 
     from transformers import AutoModel
 
     teacher = AutoModel.from_pretrained(script.teacher_name_or_path)
+    if not hasattr(teacher, "recommend") or not hasattr(teacher.config, "num_items"):
+        raise ValueError(
+            f"teacher_name_or_path={script.teacher_name_or_path} holds a {type(teacher).__name__} "
+            f"(model_type {teacher.config.model_type!r}), not a teacher recommender (sasrec, gru4rec, caser, bert4rec)"
+        )
+    if int(teacher.config.num_items) != int(prepared.num_items):
+        raise ValueError(
+            f"{script.teacher_name_or_path}: the teacher has {teacher.config.num_items} items but {script.data_dir} "
+            f"has {prepared.num_items} (trained on another catalogue)"
+        )
     fp = getattr(teacher.config, "catalogue_fingerprint", None)
     if fp and fp != prepared.catalogue_fingerprint:
         raise ValueError(
@@ -89,8 +127,28 @@ def _load_teacher_topk(script, prepared, k: int) -> tuple[dict[int, list[int]], 
     train = prepared.examples["train"]
     users = [int(u) for u in train["user_id"]]
     with torch.no_grad():
-        ids, _ = teacher.recommend([list(h) for h in train["history"]], k=k, exclude_seen=True)
+        ids, _ = teacher.recommend([list(h) for h in train["history"]], k=k, exclude_seen=True, allow_empty=True)
     return {u: row.tolist() for u, row in zip(users, ids)}, f"model {script.teacher_name_or_path} (top-{k} computed)"
+
+
+def _check_predictions_catalogue(path: Path, prepared) -> None:
+    """``teacher_info.json`` (written by export-teacher) records the teacher's catalogue: it must be this dataset's."""
+    info_file = path / "teacher_info.json"
+    if not info_file.is_file():
+        return
+    info = json.loads(info_file.read_text(encoding="utf-8"))
+    n, fp = info.get("num_items"), info.get("catalogue_fingerprint")
+    if n is not None and int(n) != int(prepared.num_items):
+        raise ValueError(
+            f"{info_file}: the predictions come from a teacher with {n} items but the dataset has {prepared.num_items}"
+            "; export the predictions of a teacher trained on this dataset"
+        )
+    if fp and prepared.catalogue_fingerprint and fp != prepared.catalogue_fingerprint:
+        raise ValueError(
+            f"{info_file}: catalogue_fingerprint {fp[:16]}... differs from the dataset's "
+            f"{prepared.catalogue_fingerprint[:16]}... (same size, other items); export the predictions of a teacher "
+            "trained on this dataset"
+        )
 
 
 def build_examples(script, prepared, topk_by_user, tokenizer, templates, soft_text, placeholder_ids, seed):
@@ -146,11 +204,13 @@ def build_examples(script, prepared, topk_by_user, tokenizer, templates, soft_te
     if not train_users:
         raise ValueError(f"{script.data_dir}: no training users left after holding out {len(eval_users)}")
     train_rows = [{k: v for t in script.tasks for k, v in per_user[u][t].items()} for u in train_users]
-    eval_rows = {t: [per_user[u][t] for u in eval_users] for t in script.tasks}
-    return train_rows, eval_rows, {"train_users": len(train_users), "eval_users": len(eval_users), "skipped": skipped}
+    eval_rows = {t: [dict(per_user[u][t], user_id=u) for u in eval_users] for t in script.tasks}
+    counts = {"train_users": len(train_users), "eval_users": len(eval_users), "skipped": skipped,
+              "held_out_user_ids": sorted(eval_users)}
+    return train_rows, eval_rows, counts
 
 
-def run(script: DistillScriptArguments, args) -> dict:
+def run(script: DistillScriptArguments, args) -> dict | None:
     import torch
     from datasets import Dataset
 
@@ -160,6 +220,8 @@ def run(script: DistillScriptArguments, args) -> dict:
     from ..models.soft_prompt import SoftPrompt
     from ..prompts import load_templates, soft_prompt_text
     from ..recipe import recipe_to_dict
+    from ..utils.checkpoints import checkpoint_dir, prepare_checkpoint_dir, resolve_resume
+    from ..utils.distributed import is_main_process, user_set_digest, wait_for_everyone
     from ..utils.io import OutputExistsError, atomic_directory, write_json_atomic
     from ..trainers.distill_trainer import make_distill_trainer
 
@@ -198,9 +260,15 @@ def run(script: DistillScriptArguments, args) -> dict:
     train_ds = Dataset.from_list(train_rows)
     eval_ds = {t: Dataset.from_list(rows) for t, rows in eval_rows.items()}
 
-    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.trainer-", dir=out_dir.absolute().parent))
+    # The Trainer's scratch space (fixed, the same in every process, so a killed run can resume from it); the
+    # artifact is written atomically below, by the main process only.
+    work = checkpoint_dir(out_dir)
+    resume = resolve_resume(args.resume_from_checkpoint, work)
+    main_process = is_main_process(args)
+    prepare_checkpoint_dir(work, resume, main_process)
+    wait_for_everyone()
     final_output_dir = args.output_dir
-    args.output_dir = str(work)  # the Trainer's scratch space; the artifact is written atomically below
+    args.output_dir = str(work)
     try:
         trainer = make_distill_trainer(model, args, train_dataset=train_ds, processing_class=tokenizer)
         untrained = {}
@@ -210,14 +278,19 @@ def run(script: DistillScriptArguments, args) -> dict:
                 untrained.update(trainer.evaluate(ds, metric_key_prefix=f"eval_{t}"))
         eval_before_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        train_out = trainer.train()
+        train_out = trainer.train(resume_from_checkpoint=resume)
         train_s = time.perf_counter() - t0
         trained = {}
+        evaluated_users = {}
         t0 = time.perf_counter()
         for t, ds in eval_ds.items():
             trained.update(trainer.evaluate(ds, metric_key_prefix=f"eval_{t}"))
+            evaluated_users[t] = user_set_digest(trainer.eval_user_ids.get(t, []))
         eval_after_s = time.perf_counter() - t0
         steps = trainer.state.global_step
+        # Every process must end with the same prompt (the gradients are averaged across them): checked, recorded.
+        replicas = trainer.accelerator.gather(prompt.weight.detach().float().reshape(1, -1))
+        replicas_identical = bool((replicas == replicas[0]).all())
         table = {}
         for t in script.tasks:
             key = f"eval_{t}_{t}_accuracy"
@@ -240,6 +313,10 @@ def run(script: DistillScriptArguments, args) -> dict:
             "scoring_method": args.scoring_method,
             "task_weighting": args.task_weighting,
             "counts": counts,
+            "evaluated_users": evaluated_users,
+            "world_size": args.world_size,
+            "soft_prompt_replicas_identical": replicas_identical,
+            "resumed_from_checkpoint": Path(resume).name if resume else None,
             "mean_prompt_tokens": sum(prompt_lengths) / len(prompt_lengths),
             "train_steps": steps,
             "train_batch_size": args.per_device_train_batch_size * args.gradient_accumulation_steps,
@@ -254,18 +331,21 @@ def run(script: DistillScriptArguments, args) -> dict:
             "torch_threads": torch.get_num_threads(),
             "log_history": trainer.state.log_history,
         }
-        with atomic_directory(out_dir, overwrite=script.overwrite) as tmp:
-            prompt.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-            write_json_atomic(tmp / "distill_results.json", results)
-            write_json_atomic(tmp / "recipe.json", recipe_to_dict(script, args) | {"output_dir": final_output_dir})
+        if main_process:
+            with atomic_directory(out_dir, overwrite=script.overwrite) as tmp:
+                prompt.save_pretrained(tmp)
+                tokenizer.save_pretrained(tmp)
+                write_json_atomic(tmp / "distill_results.json", results)
+                write_json_atomic(tmp / "recipe.json", recipe_to_dict(script, args) | {"output_dir": final_output_dir})
+            shutil.rmtree(work, ignore_errors=True)  # checkpoints only serve resumption; the artifact is complete
+        wait_for_everyone()
     finally:
         args.output_dir = final_output_dir
-        shutil.rmtree(work, ignore_errors=True)
-    return results
+    return results if main_process else None
 
 
 def main(argv: list[str]) -> int:
+    from .. import hub
     from ..recipe import RecipeError, parse_recipe
     from ..trainers.distill_config import DistillConfig
 
@@ -276,10 +356,21 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         script, args = parse_recipe((DistillScriptArguments, DistillConfig), argv)
+        # push_to_hub: checked before training, done by us once the soft prompt is written (never by the Trainer).
+        push = hub.prepare_push(args, base_model=script.backbone)
         results = run(script, args)
-    except (RecipeError, ValueError, FileNotFoundError, FileExistsError) as exc:
+    except (RecipeError, ValueError, FileNotFoundError, FileExistsError, hub.HubError) as exc:
         print(f"hf-delrec distill: {exc}", file=sys.stderr)
         return 2
+    if results is None:  # a non-main process of a multi-process run: the main process reports
+        return 0
     print(json.dumps({"stage1_eval": results["stage1_eval"], "train_seconds": results["train_seconds"],
                       "steps_per_second": results["steps_per_second"]}, indent=2))
+    try:
+        url = hub.push_after_training(args.output_dir, push)
+    except hub.HubError as exc:
+        print(f"hf-delrec distill: push_to_hub: {exc}", file=sys.stderr)
+        return 1
+    if url:
+        print(f"pushed to {url}")
     return 0

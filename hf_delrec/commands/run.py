@@ -3,7 +3,10 @@
     hf-delrec run RECIPE.yaml [key=value ...] [section.key=value ...]
 
 Top-level keys: ``PipelineArguments`` (output_dir, dataset, data_source or data_dir, model_name_or_path, teacher,
-domain, num_candidates, eval_split, eval_num_users, rows, seed, card). Sections hold each stage's own recipe keys:
+domain, num_candidates, eval_split, eval_num_users, rows, seed, card; push_to_hub, hub_model_id, hub_private_repo,
+hub_teacher_id, hub_soft_prompt_id, hub_dataset_id, hub_dataset_private, hub_dataset_licence, hub_force_push: push
+the finished artifacts at the end, at most once per content, see OUTPUT_DIR/hub_pushes.json). Sections hold each
+stage's own recipe keys:
 ``data`` (data prepare options), ``teacher_args`` (train-teacher), ``export`` (export-teacher), ``distill``, ``sft``,
 ``sft_ablation`` (overrides for the LoRA-only ablation); override one with e.g. ``sft.max_steps=10``.
 A stage whose output directory exists is skipped; delete the directory to redo it. Prints the results table

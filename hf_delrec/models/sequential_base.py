@@ -29,6 +29,8 @@ from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig, PreTrainedModel
 from transformers.utils import ModelOutput
 
+from ..utils.errors import ModelInputError, UnknownItemError
+
 IGNORE_INDEX = -100
 LOSS_TYPES = ("ce", "bce")
 
@@ -69,6 +71,20 @@ def check_positive(config, *names: str, allow_zero: bool = False) -> None:
         if value < 0 or (value == 0 and not allow_zero):
             bound = ">= 0" if allow_zero else ">= 1"
             raise ValueError(f"{name} must be {bound}, got {value}")
+
+
+def check_distinct_candidates(candidate_ids: torch.Tensor, what: str = "candidate_ids") -> None:
+    """A candidate list names each item once: a duplicate would be ranked twice (and tie with itself)."""
+    ids = candidate_ids.reshape(-1, candidate_ids.shape[-1]) if candidate_ids.dim() else candidate_ids
+    if ids.numel() == 0 or ids.shape[-1] < 2:
+        return
+    ordered = ids.sort(dim=-1).values
+    same = ordered[:, 1:] == ordered[:, :-1]
+    if bool(same.any()):
+        row, col = (int(x) for x in same.nonzero()[0])
+        raise ModelInputError(
+            f"{what} row {row} lists item {int(ordered[row, col])} more than once; candidates must be distinct"
+        )
 
 
 @dataclass
@@ -189,6 +205,28 @@ class SequentialRecommenderPreTrainedModel(PreTrainedModel):
                 f"valid ids are 1..{self.config.num_items}, 0 is padding)"
             )
 
+    def check_histories(self, histories: Sequence[Sequence[int]], allow_empty: bool = False) -> None:
+        """Every history is a list of catalogue ids 1..num_items (0 is padding, never an item), non-empty unless
+        ``allow_empty``; the error names the history's index and the offending id."""
+        if isinstance(histories, torch.Tensor) or (len(histories) and isinstance(histories[0], (int, np.integer))):
+            raise ModelInputError("histories must be a list of item-id lists (one per user), e.g. [[1, 5, 7]]")
+        lengths = np.fromiter((len(h) for h in histories), dtype=np.int64, count=len(histories))
+        if not allow_empty and (lengths == 0).any():
+            raise ModelInputError(
+                f"history {int(np.argmax(lengths == 0))} is empty: a recommendation needs at least one past item"
+            )
+        if not lengths.sum():
+            return
+        flat = np.fromiter((int(x) for h in histories for x in h), dtype=np.int64, count=int(lengths.sum()))
+        bad = (flat < 1) | (flat > self.config.num_items)
+        if bad.any():
+            pos = int(np.argmax(bad))
+            row = int(np.searchsorted(np.cumsum(lengths), pos, side="right"))
+            raise UnknownItemError(
+                f"history {row} contains item id {int(flat[pos])}, which is outside the catalogue of this model "
+                f"({self.config.num_items} items: valid ids are 1..{self.config.num_items}; 0 is padding)"
+            )
+
     # -- to implement --------------------------------------------------------------------------------------------
     def sequence_output(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -279,16 +317,26 @@ class SequentialRecommenderPreTrainedModel(PreTrainedModel):
         if candidate_ids.ndim != 2 or candidate_ids.shape[0] != input_ids.shape[0]:
             raise ValueError(f"candidate_ids must be (batch, C), got shape {tuple(candidate_ids.shape)}")
         self.check_item_ids(candidate_ids, "candidate_ids")
+        check_distinct_candidates(candidate_ids)
         hidden = self.encode(input_ids, attention_mask)
         return torch.einsum("bh,bch->bc", hidden, self.get_item_embeddings()[candidate_ids])
 
     @torch.no_grad()
     def recommend(
-        self, histories: Sequence[Sequence[int]], k: int = 10, exclude_seen: bool = True, batch_size: int = 1024
+        self,
+        histories: Sequence[Sequence[int]],
+        k: int = 10,
+        exclude_seen: bool = True,
+        batch_size: int = 1024,
+        allow_empty: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Top-``k`` item ids and scores ``(B, k)`` for each history (lists of item ids, most recent last)."""
-        if k < 1 or k > self.config.num_items:
-            raise ValueError(f"k must be in 1..{self.config.num_items}, got {k}")
+        """Top-``k`` item ids and scores ``(B, k)`` for each history (lists of item ids, most recent last).
+
+        An empty history is an error unless ``allow_empty`` (bulk exports of prepared rows: a user's train row may
+        have no past item; its scores then come from the model's prior alone)."""
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 or k > self.config.num_items:
+            raise ModelInputError(f"k must be an integer in 1..{self.config.num_items}, got {k!r}")
+        self.check_histories(histories, allow_empty=allow_empty)
         was_training = self.training
         self.eval()
         ids_out, scores_out = [], []

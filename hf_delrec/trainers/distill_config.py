@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from trl import SFTConfig
 
+from .validation import check_training_numbers
+
 
 @dataclass
 class DistillConfig(SFTConfig):
@@ -45,6 +47,7 @@ class DistillConfig(SFTConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        check_training_numbers(self)
         if self.scoring_method not in ("full_title", "first_subword"):
             raise ValueError(f"scoring_method must be 'full_title' or 'first_subword', got {self.scoring_method!r}")
         if self.length_normalization not in ("sum", "mean"):

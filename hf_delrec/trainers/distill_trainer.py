@@ -61,6 +61,8 @@ def build_distill_row(
     enc = encode_scoring_example(
         tokenizer, prompt, candidates, placeholder_ids=placeholder_ids,
         max_candidate_tokens=max_candidate_tokens, where=where,
+        # The builders draw distinct item ids; two of them may still share a title (ML-100K has a few).
+        allow_duplicate_candidates=True,
     )
     return {f"{task}_{k}": v for k, v in enc.items()} | {f"{task}_target_index": int(target_index)}
 
@@ -80,6 +82,8 @@ class DistillDataCollator:
             batch = collate_scoring_features(features, self.pad_token_id, self.prompt_padding_side, prefix=f"{task}_")
             batch["target_index"] = torch.tensor([int(f[f"{task}_target_index"]) for f in features])
             out[task] = batch
+        if "user_id" in features[0]:  # evaluation rows carry it, to count exactly which users were evaluated
+            out["user_id"] = torch.tensor([int(f["user_id"]) for f in features])
         if not out:
             raise ValueError(f"distillation batch has none of the columns {[t + '_prompt_input_ids' for t in DISTILL_TASKS]}")
         return out
@@ -107,6 +111,8 @@ class _DistillMixin:
     def _distill_setup(self):
         self._distill_logs = {"train": defaultdict(list), "eval": defaultdict(list)}
         self._eval_hits: dict[str, list[float]] = defaultdict(list)
+        self.eval_user_ids: dict[str, list[int]] = {}  # users behind the last evaluation's accuracies, per task
+        self._eval_users: dict[str, list[int]] = defaultdict(list)
         wrapper = get_soft_prompt_embedding(self.model)
         if wrapper is None:
             raise ValueError("the model has no soft prompt attached (hf_delrec.injection.attach_soft_prompt)")
@@ -156,6 +162,10 @@ class _DistillMixin:
         return weights, grads
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        # Candidate scoring reads the LLM's config/embeddings and runs it several times per step, which a
+        # DistributedDataParallel wrapper does not allow: score with the bare model; training_step below averages
+        # the (soft-prompt) gradients across processes instead of DDP.
+        model = self.accelerator.unwrap_model(model)
         mode = "train" if model.training else "eval"
         losses, scores = {}, {}
         for task in DISTILL_TASKS:
@@ -182,19 +192,38 @@ class _DistillMixin:
             self._distill_logs[mode][f"{t}_weight"].append(float(w))
         return (loss, scores) if return_outputs else loss
 
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        if self.accelerator.num_processes > 1:
+            # What DDP would do (compute_loss bypasses its wrapper): average the trainable parameters' gradients
+            # over the processes, before Trainer clips them and steps. Only the soft prompt trains: a small tensor.
+            for p in self.model.parameters():
+                if p.requires_grad and p.grad is not None:
+                    p.grad.copy_(self.accelerator.reduce(p.grad, reduction="mean"))
+        return loss
+
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         inputs = self._prepare_inputs(inputs)
         with torch.no_grad():
             loss, scores = self.compute_loss(model, inputs, return_outputs=True)
+        users = inputs.get("user_id")
         for task, s in scores.items():
-            self._eval_hits[task].extend(strict_top1(s, inputs[task]["target_index"]).tolist())
+            hits = strict_top1(s, inputs[task]["target_index"]).float()
+            # Under multi-process evaluation each process scores its shard, the last batch padded with repeated
+            # rows; gather_for_metrics collects all shards and drops those repeats, so every user counts once.
+            hits = self.accelerator.gather_for_metrics(hits)
+            self._eval_hits[task].extend(hits.tolist())
+            if users is not None:
+                self._eval_users[task].extend(self.accelerator.gather_for_metrics(users).tolist())
         return loss.detach(), None, None
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
         if isinstance(eval_dataset, dict):
             return super().evaluate(eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
         self._eval_hits = defaultdict(list)
+        self._eval_users = defaultdict(list)
         metrics = super().evaluate(eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
+        self.eval_user_ids = dict(self._eval_users)
         extra = {}
         for task, hits in self._eval_hits.items():
             extra[f"{metric_key_prefix}_{task}_accuracy"] = sum(hits) / max(len(hits), 1)

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
+from .validation import check_training_numbers
+
 
 @dataclass
 class LLMSRecTrainingConfig(TrainingArguments):
@@ -49,6 +51,7 @@ class LLMSRecTrainingConfig(TrainingArguments):
 
     def __post_init__(self):
         super().__post_init__()
+        check_training_numbers(self)
         if self.num_train_negatives < 1:
             raise ValueError(f"num_train_negatives must be >= 1, got {self.num_train_negatives}")
         if self.eval_num_candidates < 2:
@@ -99,3 +102,5 @@ class LLMSRecScriptArguments:
             raise ValueError("teacher is required (a directory written by `hf-delrec train-teacher`)")
         if self.test_num_candidates < 2:
             raise ValueError(f"test_num_candidates must be >= 2, got {self.test_num_candidates}")
+        if self.llm_dtype not in ("float32", "bfloat16", "float16"):
+            raise ValueError(f"llm_dtype must be float32, bfloat16 or float16, got {self.llm_dtype!r}")

@@ -215,6 +215,8 @@ class LLMSRecTrainer(Trainer):
         if dataset is None:
             raise ValueError("LLMSRecTrainer.evaluate needs an eval_dataset")
         start = time.time()
+        # Every process ranks the whole (small, seeded) validation sample: the result is identical everywhere, so
+        # early stopping and best-model selection agree across processes without any gathering.
         ranks = rank_llmsrec(self.model, self.prompts, dataset, self.args.eval_num_candidates,
                              self.args.eval_item_batch_size, self.args.eval_user_batch_size)
         metrics = {f"{metric_key_prefix}_{k}": v for k, v in compute_metrics(ranks, EVAL_KS).items()}
@@ -230,10 +232,14 @@ def _timed_ranks(fn, *args, **kwargs):
     return ranks, round(time.time() - start, 1)
 
 
-def train_llmsrec(script_args, training_args: LLMSRecTrainingConfig, llm=None, tokenizer=None, teacher=None) -> dict:
+def train_llmsrec(script_args, training_args: LLMSRecTrainingConfig, llm=None, tokenizer=None,
+                  teacher=None) -> dict | None:
     """The whole recipe: load data/teacher/LLM, train, evaluate on test (+ baselines), save the final model.
 
-    Returns the results dict (also written to ``<final_dir>/results.json``). ``llm``/``tokenizer``/``teacher`` may be
+    Returns the results dict (also written to ``<final_dir>/results.json``); None in the non-main processes of a
+    multi-process run, which train their shard and leave the test evaluation and writing to the main process.
+    ``training_args.resume_from_checkpoint`` (true or a path) resumes from the last complete checkpoint in
+    ``output_dir``. ``llm``/``tokenizer``/``teacher`` may be
     given directly (tests); otherwise they are loaded from ``script_args``.
     """
     from dataclasses import asdict
@@ -244,6 +250,8 @@ def train_llmsrec(script_args, training_args: LLMSRecTrainingConfig, llm=None, t
     from ..data import load_prepared
     from ..models.llmsrec import LLMSRecConfig
     from ..models.llmsrec.modeling_llmsrec import _TORCH_DTYPES, _load_llm
+    from ..utils.checkpoints import resolve_resume
+    from ..utils.distributed import is_main_process, user_set_digest, wait_for_everyone
     from ..utils.io import atomic_directory, write_json_atomic
 
     if script_args.num_threads:
@@ -255,6 +263,13 @@ def train_llmsrec(script_args, training_args: LLMSRecTrainingConfig, llm=None, t
     data = load_prepared(script_args.data_dir)
     if teacher is None:
         teacher = AutoModel.from_pretrained(script_args.teacher)
+    if not all(hasattr(teacher, a) for a in ("encode", "get_item_embeddings", "score_candidates")):
+        # LLM-SRec distils a sequential recommender's user representation and item table (SASRec-like teachers).
+        raise ValueError(
+            f"teacher {script_args.teacher} holds a {type(teacher).__name__} (model_type "
+            f"{getattr(teacher.config, 'model_type', None)!r}), not a sequential-recommender teacher with encode() "
+            "and an item table (sasrec, gru4rec, caser, bert4rec from `hf-delrec train-teacher`)"
+        )
     t_fp = getattr(teacher.config, "catalogue_fingerprint", None)
     if t_fp and t_fp != data.catalogue_fingerprint:
         raise ValueError(f"teacher {script_args.teacher} was trained on another catalogue than {script_args.data_dir}")
@@ -279,9 +294,13 @@ def train_llmsrec(script_args, training_args: LLMSRecTrainingConfig, llm=None, t
     train = sample_rows(data.examples["train"], training_args.max_train_users, training_args.seed)
     trainer = LLMSRecTrainer(model=model, args=training_args, prompts=prompts, train_dataset=train,
                              eval_dataset=data.examples["validation"])
+    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
     cpu0, wall0 = time.process_time(), time.time()
-    train_out = trainer.train()
+    train_out = trainer.train(resume_from_checkpoint=resume)
     train_cpu, train_wall = time.process_time() - cpu0, time.time() - wall0
+    if not is_main_process(training_args):
+        wait_for_everyone()  # multi-process run: the main process evaluates on test and writes final_dir
+        return None
 
     test, dropped_test = drop_empty_histories(
         sample_rows(data.examples["test"], script_args.test_max_users, training_args.seed), "test")
@@ -304,6 +323,9 @@ def train_llmsrec(script_args, training_args: LLMSRecTrainingConfig, llm=None, t
         "num_train_users": len(trainer.train_dataset),
         "dropped_train_rows": trainer.dropped_train_rows,
         "num_test_users": len(test),
+        "evaluated_users": {"test": user_set_digest(test["user_id"])},
+        "world_size": training_args.world_size,
+        "resumed_from_checkpoint": Path(resume).name if resume else None,
         "dropped_test_rows": dropped_test,
         "num_validation_users": len(trainer.eval_dataset),
         "global_steps": train_out.global_step,
@@ -328,6 +350,7 @@ def train_llmsrec(script_args, training_args: LLMSRecTrainingConfig, llm=None, t
         model.save_pretrained(tmp)
         write_json_atomic(tmp / "results.json", results)
         write_json_atomic(tmp / "training_config.json", settings)
+    wait_for_everyone()
     results["final_dir"] = str(final_dir)
     return results
 

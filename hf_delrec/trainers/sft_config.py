@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from trl import SFTConfig
 
+from .validation import check_training_numbers
+
 
 @dataclass
 class DELRecSFTConfig(SFTConfig):
@@ -58,6 +60,7 @@ class DELRecSFTConfig(SFTConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        check_training_numbers(self)
         if self.peft_type not in ("lora", "adalora"):
             raise ValueError(f"peft_type must be 'lora' or 'adalora', got {self.peft_type!r}")
         if self.num_candidates < 2:
@@ -125,6 +128,15 @@ class DELRecSFTScriptArguments:
     scoring: str = "full_title"
     max_history_items: int = 10
     overwrite: bool = False
+
+    def __post_init__(self):
+        from ..backbones import check_dtype_name
+
+        check_dtype_name(self.backbone_dtype, "backbone_dtype")
+        if self.max_history_items < 1:
+            raise ValueError(f"max_history_items must be >= 1, got {self.max_history_items}")
+        if self.scoring not in ("full_title", "first_subword"):
+            raise ValueError(f"scoring must be 'full_title' or 'first_subword', got {self.scoring!r}")
 
 
 __all__ = ["DELRecSFTConfig", "DELRecSFTScriptArguments"]

@@ -60,6 +60,10 @@ class RankingEvalCallback(TrainerCallback):
         self.output_dir = Path(output_dir)
         self.history: list[dict] = []
 
+    # history row field -> key of the row logged into Trainer's state (saved with every checkpoint)
+    _LOGGED = {"HR@1": "eval_val_HR@1", "HR@5": "eval_val_HR@5", "NDCG@5": "eval_val_NDCG@5",
+               "num_examples": "eval_val_num_examples"}
+
     def _evaluate(self, state, model):
         from ..metrics import compute_metrics
 
@@ -73,11 +77,15 @@ class RankingEvalCallback(TrainerCallback):
         row = {"step": int(state.global_step), "HR@1": metrics["HR@1"], "HR@5": metrics["HR@5"],
                "NDCG@5": metrics["NDCG@5"], "num_examples": int(metrics["num_examples"])}
         self.history.append(row)
-        state.log_history.append({"step": row["step"], "eval_val_HR@1": row["HR@1"], "eval_val_NDCG@5": row["NDCG@5"]})
+        state.log_history.append({"step": row["step"], **{key: row[name] for name, key in self._LOGGED.items()}})
         logger.info("validation ranking at step %d: HR@1=%.4f NDCG@5=%.4f", row["step"], row["HR@1"], row["NDCG@5"])
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         if not self.history:
+            # Resumed from a checkpoint: the rows logged before it come back with Trainer's restored state.
+            self.history = [{"step": h["step"], **{name: h[key] for name, key in self._LOGGED.items()}}
+                            for h in state.log_history if all(key in h for key in self._LOGGED.values())]
+        if not self.history or self.history[-1]["step"] != state.global_step:
             self._evaluate(state, model)
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
@@ -87,6 +95,8 @@ class RankingEvalCallback(TrainerCallback):
     def on_train_end(self, args, state, control, model=None, **kwargs):
         if not self.history or self.history[-1]["step"] != state.global_step:
             self._evaluate(state, model)
+        if not state.is_world_process_zero:  # every process evaluates the same users; one writes
+            return
         self.output_dir.mkdir(parents=True, exist_ok=True)
         from ..utils.io import write_json_atomic
 
@@ -213,6 +223,21 @@ def build_delrec_model(script_args, prepared, num_candidates: int, llm=None, tok
     return DELRec.from_parts(config, llm, tokenizer, soft_prompt=soft_prompt, item_titles=list(prepared.titles))
 
 
+def check_target_modules(llm, targets, llm_name: str | None = None) -> None:
+    """Every LoRA target must name modules of this LLM (PEFT matches a module name or its dotted suffix); checked
+    before training so that a Llama name on a T5 ("q_proj" vs "q") is reported with the names that exist."""
+    if isinstance(targets, str):
+        targets = [targets]
+    names = [n for n, _ in llm.named_modules() if n]
+    missing = [t for t in targets if t != "all-linear" and not any(n == t or n.endswith("." + t) for n in names)]
+    if missing:
+        linear = sorted({n.rsplit(".", 1)[-1] for n, m in llm.named_modules() if isinstance(m, torch.nn.Linear)})
+        raise ValueError(
+            f"lora_target_modules: {missing} not found in the LLM {llm_name or type(llm).__name__}; its linear layers "
+            f"are named {linear}"
+        )
+
+
 SETTINGS_KEPT = (
     "peft_type", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "adalora_init_r", "adalora_target_r",
     "adalora_tinit", "adalora_tfinal", "adalora_delta_t", "adalora_orth_reg_weight", "num_candidates",
@@ -236,21 +261,33 @@ def training_config_dict(script_args, args: DELRecSFTConfig) -> dict:
 def train_stage2(script_args, args: DELRecSFTConfig, prepared=None, llm=None, tokenizer=None) -> dict:
     """Stage 2 end to end: data -> SFTTrainer(LoRA) -> ``args.output_dir`` holding a loadable DELRec model.
 
-    Writes (atomically) the model files, ``sft_results.json`` (steps, CPU/wall time, data report, losses) and, with
-    ``hr_eval_steps``, ``validation_hr1.json``/``.png``. Returns the results dict.
+    Writes (atomically, main process only) the model files, ``sft_results.json`` (steps, CPU/wall time, data report,
+    losses) and, with ``hr_eval_steps``, ``validation_hr1.json``/``.png``. Returns the results dict (in every process).
+    ``args.resume_from_checkpoint`` (true or a path) resumes from ``.<output name>.checkpoints``.
     """
     import shutil
     import time
 
     from ..data import load_prepared
-    from ..utils.io import atomic_directory, write_json_atomic
+    from ..utils.checkpoints import checkpoint_dir, prepare_checkpoint_dir, resolve_resume
+    from ..utils.distributed import is_main_process, user_set_digest, wait_for_everyone
+    from ..utils.io import OutputExistsError, atomic_directory, write_json_atomic
     from .sft_data import SFTDataReport, rank_rows, ranking_rows, to_prompt_completion, training_pairs
 
     if prepared is None:
         if not script_args.data_dir:
             raise ValueError("data_dir is not set: give the prepared dataset directory (hf-delrec data prepare)")
         prepared = load_prepared(script_args.data_dir)
+    negatives = prepared.examples["train"]["negatives"]
+    available = max((len(n) for n in negatives), default=0)
+    if args.num_candidates - 1 > available:
+        raise ValueError(
+            f"num_candidates={args.num_candidates} needs {args.num_candidates - 1} negatives per user but "
+            f"{script_args.data_dir or 'the dataset'} has at most {available}; lower num_candidates or prepare the "
+            "data with more --num-negatives"
+        )
     model = build_delrec_model(script_args, prepared, args.num_candidates, llm=llm, tokenizer=tokenizer)
+    check_target_modules(model.llm, args.lora_target_modules, script_args.model_name_or_path)
     report = SFTDataReport()
     pairs = training_pairs(
         prepared.examples["train"], num_candidates=args.num_candidates, max_train_examples=args.max_train_examples,
@@ -264,14 +301,23 @@ def train_stage2(script_args, args: DELRecSFTConfig, prepared=None, llm=None, to
                 report.skipped)
 
     out = Path(args.output_dir)
-    with atomic_directory(out, overwrite=script_args.overwrite) as tmp:
-        trainer_dir = tmp / "trainer"
-        args.output_dir = str(trainer_dir)
+    if out.exists() and not script_args.overwrite:
+        raise OutputExistsError(f"output directory {out.absolute()} already exists; pass overwrite=true")
+    # Trainer checkpoints go to a fixed sibling (the same in every process; kept after a kill for
+    # resume_from_checkpoint=true); the model directory is written atomically at the end by the main process.
+    scratch = checkpoint_dir(out)
+    resume = resolve_resume(args.resume_from_checkpoint, scratch)
+    main_process = is_main_process(args)
+    prepare_checkpoint_dir(scratch, resume, main_process)
+    wait_for_everyone()
+    args.output_dir = str(scratch)
+    try:
         callbacks = []
         hr_cb = None
         if args.hr_eval_steps:
+            # Every process ranks the same validation users (deterministic, so they all log the same HR@1).
             val_rows = ranking_rows(prepared.examples["validation"], args.hr_eval_num_users, seed=args.seed)
-            hr_cb = RankingEvalCallback(lambda _m: rank_rows(model, val_rows), args.hr_eval_steps, tmp)
+            hr_cb = RankingEvalCallback(lambda _m: rank_rows(model, val_rows), args.hr_eval_steps, scratch)
             callbacks.append(hr_cb)
         trainer = DELRecSFTTrainer(
             model=model.llm, args=args, train_dataset=train_ds, processing_class=model.tokenizer, callbacks=callbacks
@@ -279,10 +325,9 @@ def train_stage2(script_args, args: DELRecSFTConfig, prepared=None, llm=None, to
         trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
         total = sum(p.numel() for p in trainer.model.parameters())
         cpu0, wall0 = time.process_time(), time.perf_counter()
-        train_out = trainer.train()
+        train_out = trainer.train(resume_from_checkpoint=resume)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         model.llm = trainer.model
-        model.save_pretrained(tmp)
         losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
         results = {
             "stage": "delrec_stage2_sft",
@@ -291,6 +336,8 @@ def train_stage2(script_args, args: DELRecSFTConfig, prepared=None, llm=None, to
             "num_train_examples": len(pairs),
             "per_device_train_batch_size": args.per_device_train_batch_size,
             "gradient_accumulation_steps": args.gradient_accumulation_steps,
+            "world_size": args.world_size,
+            "resumed_from_checkpoint": Path(resume).name if resume else None,
             "learning_rate": args.learning_rate,
             "trainable_parameters": int(trainable),
             "total_parameters": int(total),
@@ -302,13 +349,21 @@ def train_stage2(script_args, args: DELRecSFTConfig, prepared=None, llm=None, to
             "data": report.to_dict(),
             "soft_prompt": script_args.soft_prompt_path,
             "validation_curve": hr_cb.history if hr_cb else None,
+            "validation_users": (user_set_digest(r["user_id"] for r in val_rows) if hr_cb else None),
         }
-        write_json_atomic(tmp / "sft_results.json", results)
-        write_json_atomic(tmp / "training_log.json", trainer.state.log_history)
-        write_json_atomic(tmp / "training_config.json", training_config_dict(script_args, args))
-        if not any(trainer_dir.glob("checkpoint-*")):
-            shutil.rmtree(trainer_dir, ignore_errors=True)
-    args.output_dir = str(out)
+        if main_process:
+            with atomic_directory(out, overwrite=script_args.overwrite) as tmp:
+                model.save_pretrained(tmp)
+                write_json_atomic(tmp / "sft_results.json", results)
+                write_json_atomic(tmp / "training_log.json", trainer.state.log_history)
+                write_json_atomic(tmp / "training_config.json", training_config_dict(script_args, args))
+                for name in ("validation_hr1.json", "validation_hr1.png"):
+                    if (scratch / name).is_file():
+                        shutil.copy2(scratch / name, tmp / name)
+            shutil.rmtree(scratch, ignore_errors=True)  # checkpoints only serve resumption
+        wait_for_everyone()
+    finally:
+        args.output_dir = str(out)
     if hr_cb is not None:
         hr_cb.output_dir = out
     return results

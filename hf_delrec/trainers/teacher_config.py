@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
+from .validation import check_training_numbers
+
 
 @dataclass
 class TeacherConfig(TrainingArguments):
@@ -53,4 +55,5 @@ class TeacherConfig(TrainingArguments):
             raise ValueError(f"early_stopping_patience must be >= 1 or None, got {self.early_stopping_patience}")
         if self.max_train_seconds is not None and self.max_train_seconds <= 0:
             raise ValueError(f"max_train_seconds must be > 0 or None, got {self.max_train_seconds}")
+        check_training_numbers(self)
         super().__post_init__()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,8 @@ from ..models.bert4rec import BERT4RecConfig, BERT4RecModel
 from ..models.caser import CaserConfig, CaserModel
 from ..models.gru4rec import GRU4RecConfig, GRU4RecModel
 from ..models.sasrec import SASRecConfig, SASRecModel
+from ..utils.checkpoints import checkpoint_dir, prepare_checkpoint_dir, resolve_resume
+from ..utils.distributed import is_main_process, user_set_digest, wait_for_everyone
 from ..utils.io import atomic_directory, write_json_atomic
 from .teacher_config import TeacherConfig
 
@@ -76,8 +77,12 @@ def build_teacher_config(teacher: str, model_args: TeacherModelArguments, prepar
 
 def run_teacher_training(
     script_args: TeacherScriptArguments, model_args: TeacherModelArguments, training_args: TeacherConfig
-) -> dict:
-    """Train, evaluate and save; returns the ``eval_results.json`` content."""
+) -> dict | None:
+    """Train, evaluate and save; returns the ``eval_results.json`` content (None in the non-main processes of a
+    multi-process run: they train their data shard, then wait while the main process evaluates and writes).
+
+    ``training_args.resume_from_checkpoint`` (true or a checkpoint path) resumes a killed run from the last complete
+    checkpoint in ``.<output_dir name>.checkpoints`` (see ``utils.checkpoints``)."""
     from transformers import set_seed
 
     from ..data import load_prepared
@@ -101,14 +106,20 @@ def run_teacher_training(
     logger.info("%s: %d training chunks, %s supervised pairs", script_args.teacher, len(train_ds), supervised)
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.checkpoints-", dir=output_dir.parent))
-    try:
-        args = dataclasses.replace(training_args, output_dir=str(scratch))
-        trainer = TeacherTrainer(model, args, train_dataset=train_ds, eval_dataset=eval_ds)
-        start = time.perf_counter()
-        train_output = trainer.train()
-        train_seconds = time.perf_counter() - start
-        model = trainer.model
+    # A fixed checkpoint folder (the same in every process and every attempt) so that a killed run can resume.
+    scratch = checkpoint_dir(output_dir)
+    resume = resolve_resume(training_args.resume_from_checkpoint, scratch)
+    main_process = is_main_process(training_args)
+    prepare_checkpoint_dir(scratch, resume, main_process)
+    wait_for_everyone()
+    args = dataclasses.replace(training_args, output_dir=str(scratch))
+    trainer = TeacherTrainer(model, args, train_dataset=train_ds, eval_dataset=eval_ds)
+    start = time.perf_counter()
+    train_output = trainer.train(resume_from_checkpoint=resume)
+    train_seconds = time.perf_counter() - start
+    model = trainer.model
+    results = None
+    if main_process:  # test evaluation and writing: main process only, the others wait below
         results = {
             "teacher": script_args.teacher,
             "dataset": prepared.stats.get("dataset"),
@@ -116,9 +127,15 @@ def run_teacher_training(
             "test": evaluate_teacher(model, prepared, "test", "both", args.per_device_eval_batch_size),
             "validation": evaluate_teacher(model, prepared, "validation", "full", args.per_device_eval_batch_size),
             "popularity_test": evaluate_popularity(prepared, "test", "both"),
+            "evaluated_users": {
+                split: user_set_digest(prepared.examples[split]["user_id"]) for split in ("test", "validation")
+            },
             "best_validation_metric": {args.metric_for_best_model: trainer.state.best_metric},
             "best_checkpoint_step": trainer.state.best_global_step,
             "epochs_trained": trainer.state.epoch,
+            "global_step": trainer.state.global_step,
+            "resumed_from_checkpoint": Path(resume).name if resume else None,
+            "world_size": args.world_size,
             "train_chunks": len(train_ds),
             "supervised_pairs": supervised,
             "train_epoch_seconds": trainer.epoch_timer.epoch_seconds,
@@ -131,6 +148,9 @@ def run_teacher_training(
             "eval_wall_seconds": trainer.epoch_timer.eval_wall_seconds,
             "validation_ndcg10_per_eval": [
                 log["eval_NDCG@10"] for log in trainer.state.log_history if "eval_NDCG@10" in log
+            ],
+            "validation_num_examples_per_eval": [
+                log["eval_num_examples"] for log in trainer.state.log_history if "eval_num_examples" in log
             ],
             "train_loss": train_output.training_loss,
             "log_history": trainer.state.log_history,
@@ -146,6 +166,7 @@ def run_teacher_training(
                     "training": training_args.to_dict(),
                 },
             )
-    finally:
+        # The checkpoints are only kept for resumption: the artifact is complete now.
         shutil.rmtree(scratch, ignore_errors=True)
+    wait_for_everyone()
     return results

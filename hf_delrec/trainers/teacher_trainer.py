@@ -110,10 +110,10 @@ def ranks_for_metrics(logits, labels) -> torch.Tensor:
 
 
 def metrics_for_trainer(eval_pred) -> dict[str, float]:
+    # Trainer gathers the ranks with accelerate's gather_for_metrics, which drops the samples repeated to pad the
+    # last batch of a sharded evaluation: num_examples (logged as eval_num_examples) is the exact number of users.
     ranks = np.asarray(eval_pred.predictions, dtype=np.float64).reshape(-1)
-    out = metrics_from_ranks(ranks, ks=(1, 5, 10))
-    out.pop("num_examples")
-    return out
+    return metrics_from_ranks(ranks, ks=(1, 5, 10))
 
 
 class EpochTimerCallback(TrainerCallback):

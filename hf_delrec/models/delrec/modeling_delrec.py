@@ -19,6 +19,7 @@ On disk (and on the Hub) only the small parts are stored; the LLM is named by ``
 from __future__ import annotations
 
 import difflib
+from collections import Counter
 import json
 import logging
 import os
@@ -29,6 +30,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
+from ...utils.errors import ModelInputError, UnknownItemError
 from .configuration_delrec import DELRecConfig
 
 logger = logging.getLogger(__name__)
@@ -60,6 +62,11 @@ class DELRec(PreTrainedModel):
         if tokenizer is None:
             raise ValueError("DELRec needs the LLM's tokenizer")
         self.tokenizer = tokenizer
+        if config.template is not None:
+            # A stored template is used as is at every call: check its slots once, here (e.g. no {soft_prompt}).
+            from ...prompts.templates import validate_template
+
+            validate_template(config.template, "rec", "DELRecConfig.template")
         self.soft_tokens: list[str] = []
         if config.soft_prompt is not None:
             from ...injection import attach_soft_prompt
@@ -68,6 +75,7 @@ class DELRec(PreTrainedModel):
             if soft_prompt is None:
                 soft_prompt = SoftPrompt(SoftPromptConfig(**_soft_prompt_kwargs(config.soft_prompt)))
             soft_prompt.requires_grad_(False)  # stage 2 and inference never change it
+            _check_soft_prompt_fits(soft_prompt, llm, config)
             attach_soft_prompt(llm, soft_prompt, tokenizer=tokenizer)
             self.soft_tokens = list(soft_prompt.config.soft_tokens)
         self.llm = llm
@@ -153,15 +161,21 @@ class DELRec(PreTrainedModel):
         return self.item_titles
 
     def _to_titles(self, items: Sequence[int | str], what: str) -> list[str]:
+        if isinstance(items, (str, int)):
+            raise ModelInputError(f"{what} must be a list of item ids or titles, got {items!r}")
         out = []
         for it in items:
             if isinstance(it, str):
-                out.append(it)
+                # With a catalogue, a title must be one of its items (a typo would otherwise be scored as free text).
+                out.append(it if self.item_titles is None else self.item_titles[self.title_to_id(it, what)])
                 continue
             titles = self._check_titles()
-            i = int(it)
+            try:
+                i = int(it)
+            except (TypeError, ValueError):
+                raise ModelInputError(f"{what}: {it!r} is neither an item id nor a title") from None
             if not 1 <= i < len(titles):
-                raise ValueError(f"{what}: item id {i} is outside the catalogue 1..{len(titles) - 1}")
+                raise UnknownItemError(f"{what}: item id {i} is outside the catalogue 1..{len(titles) - 1}")
             out.append(titles[i])
         return out
 
@@ -190,6 +204,8 @@ class DELRec(PreTrainedModel):
                     encode_scoring_example(
                         self.tokenizer, p, [self.format_completion(t) for t in cands],
                         placeholder_ids=placeholder_ids, where=f"prompt {start + j}",
+                        # Distinct items may share a title; duplicate items are refused by score_candidates.
+                        allow_duplicate_candidates=True,
                     )
                     for j, (p, cands) in enumerate(
                         zip(prompts[start : start + batch_size], candidate_titles[start : start + batch_size])
@@ -217,11 +233,22 @@ class DELRec(PreTrainedModel):
     ) -> torch.Tensor:
         """(B, C) scores aligned with ``candidates`` (item ids or titles); the prompt lists them in the given order."""
         if len(histories) != len(candidates):
-            raise ValueError(f"{len(histories)} histories but {len(candidates)} candidate lists")
+            raise ModelInputError(f"{len(histories)} histories but {len(candidates)} candidate lists")
         prompts, cand_titles = [], []
-        for h, c in zip(histories, candidates):
-            c_titles = self._to_titles(c, "candidates")
-            prompts.append(self.format_prompt(self._to_titles(h, "history"), c_titles))
+        for b, (h, c) in enumerate(zip(histories, candidates)):
+            h_titles = self._to_titles(h, f"history {b}")
+            if not h_titles:
+                raise ModelInputError(f"history {b} is empty: the prompt needs at least one past item")
+            c_titles = self._to_titles(c, f"candidates {b}")
+            if not c_titles:
+                raise ModelInputError(f"candidate list {b} is empty: give at least one candidate")
+            keys = [("title", x) if isinstance(x, str) else ("id", int(x)) for x in c]
+            if self.item_titles is not None:  # an id and its own title are the same item
+                keys = [("id", self.title_to_id(x)) if isinstance(x, str) else k for x, k in zip(c, keys)]
+            if len(set(keys)) != len(keys):
+                dup = next(x for j, x in enumerate(c) if keys[j] in keys[:j])
+                raise ModelInputError(f"candidate list {b} names {dup!r} more than once; candidates must be distinct")
+            prompts.append(self.format_prompt(h_titles, c_titles))
             cand_titles.append(c_titles)
         return self.score_prompts(prompts, cand_titles)
 
@@ -233,14 +260,20 @@ class DELRec(PreTrainedModel):
 
         Candidates given as item ids come back as item ids; given as titles, as positions into the list.
         """
+        as_ids = all(not isinstance(x, str) for c in candidates for x in c)
+        if as_ids and len({len(c) for c in candidates}) > 1:  # checked before the (costly) scoring
+            raise ModelInputError(
+                f"candidate lists have different lengths {sorted({len(c) for c in candidates})}; rank() returns "
+                "one (batch, C) tensor: rank lists of different lengths in separate calls"
+            )
         scores = self.score_candidates(histories, candidates)
         order = torch.argsort(scores, dim=-1, descending=True, stable=True)
-        if all(not isinstance(x, str) for c in candidates for x in c):
+        if as_ids:
             ids = torch.as_tensor([list(map(int, c)) for c in candidates], dtype=torch.long)
             return ids.gather(1, order), scores.gather(1, order)
         return order, scores.gather(1, order)
 
-    def title_to_id(self, title: str) -> int:
+    def title_to_id(self, title: str, what: str = "title") -> int:
         """Catalogue id of a title (exact, or after normalisation/case folding); a clear error with suggestions."""
         from ...prompts.titles import normalize_title
 
@@ -256,7 +289,7 @@ class DELRec(PreTrainedModel):
                 return self._title_index[key]
         close = difflib.get_close_matches(title, titles[1:], n=3)
         hint = f"; did you mean {close}?" if close else ""
-        raise KeyError(f"title {title!r} is not in the catalogue ({len(titles) - 1} items){hint}")
+        raise UnknownItemError(f"{what}: title {title!r} is not in the catalogue ({len(titles) - 1} items){hint}")
 
     @torch.no_grad()
     def recommend(
@@ -274,15 +307,27 @@ class DELRec(PreTrainedModel):
         items outside the final round come from their chunk's prompt and are only comparable within that round.
         """
         titles = self._check_titles()
-        hist_ids = [self.title_to_id(h) if isinstance(h, str) else int(h) for h in history]
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= len(titles) - 1:
+            raise ModelInputError(f"k must be an integer in 1..{len(titles) - 1} (the catalogue size), got {k!r}")
+        if isinstance(history, (str, int)):
+            raise ModelInputError(f"history must be a list of item ids or titles, got {history!r}")
+        hist_ids = [self.title_to_id(h, "history") if isinstance(h, str) else int(h) for h in history]
+        if not hist_ids:
+            raise ModelInputError("history is empty: give at least one past item (id or title)")
         for i in hist_ids:
             if not 1 <= i < len(titles):
-                raise ValueError(f"history: item id {i} is outside the catalogue 1..{len(titles) - 1}")
+                raise UnknownItemError(f"history: item id {i} is outside the catalogue 1..{len(titles) - 1}")
         if candidates is None:
             seen = set(hist_ids) if exclude_seen else set()
             pool = [i for i in range(1, len(titles)) if i not in seen]
         else:
-            pool = [int(c) for c in candidates]
+            pool = [self.title_to_id(c, "candidates") if isinstance(c, str) else int(c) for c in candidates]
+            outside = [i for i in pool if not 1 <= i < len(titles)]
+            if outside:
+                raise UnknownItemError(f"candidates: item id {outside[0]} is outside the catalogue 1..{len(titles) - 1}")
+            dup = sorted(i for i, n in Counter(pool).items() if n > 1)
+            if dup:
+                raise ModelInputError(f"candidates name item(s) {dup} more than once; candidates must be distinct")
         if not pool:
             return []
         n = self.config.num_candidates
@@ -352,6 +397,18 @@ class DELRec(PreTrainedModel):
             path = Path(snapshot_download(str(pretrained_model_name_or_path), revision=revision, token=token,
                                           cache_dir=cache_dir))
         if not isinstance(config, DELRecConfig):
+            config_file = path / "config.json"
+            if not config_file.is_file():
+                raise FileNotFoundError(f"{config_file} is missing: {path} is not a DELRec model directory")
+            try:
+                model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
+            except (json.JSONDecodeError, AttributeError) as exc:
+                raise ModelInputError(f"{config_file}: not a valid JSON config ({exc})") from None
+            if model_type != DELRecConfig.model_type:
+                raise ModelInputError(
+                    f"{config_file}: model_type is {model_type!r}, expected 'delrec'; load this directory with "
+                    "transformers.AutoModel.from_pretrained (it is not a DELRec model)"
+                )
             config = DELRecConfig.from_pretrained(str(path))
         if dtype is not None:
             config.backbone_dtype = str(dtype).replace("torch.", "")
@@ -369,23 +426,69 @@ class DELRec(PreTrainedModel):
             if not weights_path.is_file():
                 raise FileNotFoundError(f"{weights_path}: the config names a soft prompt but its weights are missing")
             soft_prompt = SoftPrompt(SoftPromptConfig(**_soft_prompt_kwargs(config.soft_prompt)))
-            state = load_file(str(weights_path))
+            try:
+                state = load_file(str(weights_path))
+            except Exception as exc:  # safetensors raises its own error types for truncated/garbled files
+                raise ModelInputError(f"{weights_path}: not a readable safetensors file ({exc})") from None
             if SOFT_PROMPT_KEY not in state:
-                raise KeyError(f"{weights_path}: no tensor {SOFT_PROMPT_KEY!r} (found {sorted(state)})")
+                raise ModelInputError(f"{weights_path}: no tensor {SOFT_PROMPT_KEY!r} (found {sorted(state)})")
+            expected = tuple(soft_prompt.weight.shape)
+            if tuple(state[SOFT_PROMPT_KEY].shape) != expected:
+                raise ModelInputError(
+                    f"{weights_path}: tensor {SOFT_PROMPT_KEY!r} has shape {tuple(state[SOFT_PROMPT_KEY].shape)} but "
+                    f"config.json's soft_prompt says (num_soft_tokens, hidden_size) = {expected}"
+                )
             with torch.no_grad():
                 soft_prompt.weight.copy_(state[SOFT_PROMPT_KEY].to(soft_prompt.weight.dtype))
         titles = None
         if (path / ITEMS_FILE).is_file():
-            titles = json.loads((path / ITEMS_FILE).read_text(encoding="utf-8"))["titles"]
+            try:
+                titles = json.loads((path / ITEMS_FILE).read_text(encoding="utf-8"))["titles"]
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise ModelInputError(f"{path / ITEMS_FILE}: expected JSON {{\"titles\": [...]}} ({exc!r})") from None
         model = cls(config, llm=llm, tokenizer=tokenizer, soft_prompt=soft_prompt, item_titles=titles)
         if config.lora_subfolder:
             from peft import PeftModel
 
             if not (path / config.lora_subfolder / "adapter_config.json").is_file():
                 raise FileNotFoundError(f"{path / config.lora_subfolder}: the config names a LoRA adapter but it is missing")
-            model.llm = PeftModel.from_pretrained(model.llm, str(path), subfolder=config.lora_subfolder)
+            adapter_dir = path / config.lora_subfolder
+            try:
+                adapter_base = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8")).get(
+                    "base_model_name_or_path")
+            except (json.JSONDecodeError, AttributeError) as exc:
+                raise ModelInputError(f"{adapter_dir / 'adapter_config.json'}: not valid JSON ({exc})") from None
+            try:
+                model.llm = PeftModel.from_pretrained(model.llm, str(path), subfolder=config.lora_subfolder)
+            except (RuntimeError, ValueError, KeyError) as exc:
+                # PEFT reports a foreign adapter as a size mismatch deep in load_state_dict, or missing target modules.
+                lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()] or [repr(exc)]
+                detail = next((ln for ln in lines if "size mismatch" in ln or "not found" in ln), lines[0])
+                raise ModelInputError(
+                    f"{adapter_dir}: the LoRA adapter does not fit the base model {config.base_model_name_or_path!r} "
+                    f"(adapter_config.json names base {adapter_base!r}); it was trained for another LLM: "
+                    f"{detail[:400]}"
+                ) from exc
+            if adapter_base and adapter_base != config.base_model_name_or_path:
+                # Same shapes, different name: often the same LLM under another path (a Hub id vs. its cached copy).
+                logger.warning("%s: adapter_config.json names base %r, the DELRec config %r; shapes match, loaded",
+                               adapter_dir, adapter_base, config.base_model_name_or_path)
         model.eval()
         return model
+
+
+def _check_soft_prompt_fits(soft_prompt, llm, config: DELRecConfig) -> None:
+    """A soft prompt is K vectors of its LLM's embedding width: refuse one distilled for an LLM of another width."""
+    emb = llm.get_input_embeddings()
+    width = int(getattr(emb, "base", emb).weight.shape[-1])
+    size = int(soft_prompt.weight.shape[-1])
+    if size != width:
+        raise ModelInputError(
+            f"soft prompt hidden size {size} does not match the LLM {config.base_model_name_or_path!r} (input "
+            f"embedding width {width}): the prompt was distilled for "
+            f"{getattr(soft_prompt.config, 'base_model_name_or_path', None) or 'another LLM'!r}; run `hf-delrec "
+            "distill` with this LLM or load the LLM the prompt was made for"
+        )
 
 
 def _soft_prompt_kwargs(d: dict) -> dict:
