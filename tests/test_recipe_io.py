@@ -85,6 +85,18 @@ def test_recipe_to_dict_round_trips():
     assert again == (model, run)
 
 
+def test_write_json_atomic_gives_ordinary_file_permissions(tmp_path):
+    from hf_delrec.utils.io import write_json_atomic
+
+    target = tmp_path / "results.json"
+    write_json_atomic(target, {"HR@1": 0.5})
+    assert json.loads(target.read_text()) == {"HR@1": 0.5}
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # not the private 0600 of mkstemp
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # no temp file left behind
+
+
 def test_atomic_directory_success_and_failure(tmp_path):
     target = tmp_path / "out"
     with atomic_directory(target) as tmp:

@@ -17,6 +17,12 @@ class OutputExistsError(FileExistsError):
     pass
 
 
+def _current_umask() -> int:
+    umask = os.umask(0)  # reading the umask means setting it: put it straight back
+    os.umask(umask)
+    return umask
+
+
 def _owner_tag() -> str:
     """``<pid>@<host>``: written into temp sibling names so a later run can tell a dead writer's leftovers."""
     return f"{os.getpid()}@{socket.gethostname()}"
@@ -90,9 +96,7 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterat
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{_owner_tag()}-", dir=target.parent))
     # mkdtemp makes the directory private (0700); give the artifact the permissions a plain mkdir would.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)
+    os.chmod(tmp, 0o777 & ~_current_umask())
     try:
         yield tmp
     except BaseException:
@@ -117,6 +121,8 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(obj, fh, indent=2, sort_keys=True, ensure_ascii=False)
             fh.write("\n")
+        # mkstemp creates 0600 files; give the result the permissions an ordinary open() would.
+        os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
