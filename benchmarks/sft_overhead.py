@@ -56,7 +56,8 @@ class StepTimer:
         self.callback = _CB()
 
 
-def run_once(kind: str, model_id: str, batch: int, steps: int, soft_tokens: int, threads: int) -> list[float]:
+def run_once(kind: str, model_id: str, batch: int, steps: int, soft_tokens: int, threads: int,
+             checkpointing: bool = False) -> list[float]:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     from datasets import Dataset
@@ -93,7 +94,7 @@ def run_once(kind: str, model_id: str, batch: int, steps: int, soft_tokens: int,
 
         detach_soft_prompt(llm)
     common = dict(output_dir=tempfile.mkdtemp(prefix="sft_overhead_"), use_cpu=True, report_to=[], bf16=False,
-                  activation_checkpointing=False, save_strategy="no", logging_steps=1000, max_steps=steps,
+                  activation_checkpointing=checkpointing, save_strategy="no", logging_steps=1000, max_steps=steps,
                   per_device_train_batch_size=batch, learning_rate=2e-4, disable_tqdm=True, seed=0,
                   shuffle_dataset=False, max_length=1024)
     lora = dict(r=8, lora_alpha=16, lora_dropout=0.05, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
@@ -122,11 +123,15 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--rss-batch", type=int, default=8)
     p.add_argument("--rss-steps", type=int, default=3)
+    p.add_argument("--activation-checkpointing", action="store_true",
+                   help="recompute activations in the backward pass (both trainers): less memory, more time")
+    p.add_argument("--rss-only", action="store_true", help="skip the timed rounds, measure peak RSS only")
     p.add_argument("--child", choices=["ours", "plain"], default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
     if args.child:
-        times, length = run_once(args.child, args.model, args.batch, args.steps, args.soft_tokens, args.threads)
+        times, length = run_once(args.child, args.model, args.batch, args.steps, args.soft_tokens, args.threads,
+                                 args.activation_checkpointing)
         peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         print(json.dumps({"times": times, "mean_length": length, "peak_rss_gb": peak_kb / 1024**2}))
         return 0
@@ -134,27 +139,29 @@ def main(argv=None) -> int:
     def child(kind, batch, steps):
         cmd = [sys.executable, os.path.abspath(__file__), "--child", kind, "--model", args.model, "--batch",
                str(batch), "--steps", str(steps), "--soft-tokens", str(args.soft_tokens), "--threads",
-               str(args.threads)]
+               str(args.threads)] + (["--activation-checkpointing"] if args.activation_checkpointing else [])
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         return json.loads(out.stdout.strip().splitlines()[-1])
 
     per = {"plain": [], "ours": []}
     lengths = {}
-    for _ in range(args.rounds):
+    for _ in range(0 if args.rss_only else args.rounds):
         for kind in ("plain", "ours"):
             res = child(kind, args.batch, args.steps)
             per[kind] += res["times"][1:]  # the first step pays one-off costs
             lengths[kind] = res["mean_length"]
-    med = {k: statistics.median(v) for k, v in per.items()}
     rss = child("ours", args.rss_batch, args.rss_steps)
     rss_plain = child("plain", args.rss_batch, args.rss_steps)
-    print(f"model {args.model} | batch {args.batch} | {args.steps} steps x {args.rounds} rounds per trainer | "
-          f"mean sequence {lengths['ours']:.0f} tokens (ours) / {lengths['plain']:.0f} (plain) | threads {args.threads}")
-    print(f"{'trainer':<40}{'median s/step':>14}{'steps timed':>13}")
-    print(f"{'plain SFTTrainer + LoRA':<40}{med['plain']:>14.3f}{len(per['plain']):>13}")
-    print(f"{'DELRec stage 2 (soft prompt + LoRA)':<40}{med['ours']:>14.3f}{len(per['ours']):>13}")
-    print(f"step time ours / plain: {med['ours'] / med['plain']:.3f}   (goal <= 1.1)")
-    print(f"peak RSS of stage 2 at batch {args.rss_batch}: ours {rss['peak_rss_gb']:.2f} GB, plain "
+    ckpt = "on" if args.activation_checkpointing else "off"
+    if not args.rss_only:
+        med = {k: statistics.median(v) for k, v in per.items()}
+        print(f"model {args.model} | batch {args.batch} | {args.steps} steps x {args.rounds} rounds per trainer | "
+              f"mean sequence {lengths['ours']:.0f} tokens (ours) / {lengths['plain']:.0f} (plain) | threads {args.threads}")
+        print(f"{'trainer':<40}{'median s/step':>14}{'steps timed':>13}")
+        print(f"{'plain SFTTrainer + LoRA':<40}{med['plain']:>14.3f}{len(per['plain']):>13}")
+        print(f"{'DELRec stage 2 (soft prompt + LoRA)':<40}{med['ours']:>14.3f}{len(per['ours']):>13}")
+        print(f"step time ours / plain: {med['ours'] / med['plain']:.3f}   (goal <= 1.1)")
+    print(f"peak RSS of stage 2 at batch {args.rss_batch} (activation checkpointing {ckpt}): ours {rss['peak_rss_gb']:.2f} GB, plain "
           f"{rss_plain['peak_rss_gb']:.2f} GB   (goal <= 4 GB)")
     return 0
 

@@ -324,3 +324,14 @@ def test_output_dir_below_a_file(tmp_path):
     with pytest.raises(OutputExistsError, match=r"cannot create output directory .*notes is a file"):
         with atomic_directory(tmp_path / "notes" / "model"):
             pass
+
+
+def test_run_refuses_a_multi_process_launcher(tmp_path, monkeypatch, capsys):
+    # Under torchrun/accelerate every process would run every stage into the same directories.
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    recipe = tmp_path / "run.yaml"
+    recipe.write_text(f"output_dir: {tmp_path / 'out'}\ndata_dir: {tmp_path / 'data'}\n", encoding="utf-8")
+    assert cli(["run", str(recipe)]) == 2
+    err = capsys.readouterr().err
+    assert "WORLD_SIZE=2" in err and "launch the stage commands" in err
+    assert not (tmp_path / "out").exists()

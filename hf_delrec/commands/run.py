@@ -15,6 +15,7 @@ A stage whose output directory exists is skipped; delete the directory to redo i
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -23,6 +24,13 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] in {"-h", "--help"}:
         print(__doc__.strip())
         return 0 if argv else 2
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # Every process would prepare data and write the same stage directories: refuse instead of racing.
+        print("hf-delrec run: the pipeline runs its stages one after another in a single process and cannot run "
+              f"under a multi-process launcher (WORLD_SIZE={os.environ['WORLD_SIZE']}); launch the stage commands "
+              "instead (e.g. `accelerate launch -m hf_delrec.cli sft RECIPE.yaml`, see README \"Scale out\"), then "
+              "`hf-delrec run` in one process reuses the finished stage directories", file=sys.stderr)
+        return 2
     from ..pipeline import Pipeline, parse_pipeline_args
     from ..recipe import RecipeError
 
