@@ -884,6 +884,14 @@ def is_main_process() -> bool:
     return bool(PartialState().is_main_process)
 
 
+def _required_repo_id(args: Any) -> str:
+    repo_id = _push_setting(args, "hub_model_id")
+    if not repo_id:
+        raise HubError("push_to_hub is true but hub_model_id is not set: add `hub_model_id: your-name/repo-name` to "
+                       "the recipe (or hub_model_id=... on the command line)")
+    return repo_id
+
+
 def prepare_push(args: Any, *, base_model: str | None = None) -> dict | None:
     """Call BEFORE training in commands whose recipe may say ``push_to_hub: true``.
 
@@ -896,10 +904,7 @@ def prepare_push(args: Any, *, base_model: str | None = None) -> dict | None:
     """
     if not _push_setting(args, "push_to_hub"):
         return None
-    repo_id = _push_setting(args, "hub_model_id")
-    if not repo_id:
-        raise HubError("push_to_hub is true but hub_model_id is not set: add `hub_model_id: your-name/repo-name` to "
-                       "the recipe (or hub_model_id=... on the command line)")
+    repo_id = _required_repo_id(args)
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     try:
@@ -933,10 +938,7 @@ def push_after_training(output_dir: str | os.PathLike, args: Any, **card_fields)
     """
     if not _push_setting(args, "push_to_hub"):
         return None
-    repo_id = _push_setting(args, "hub_model_id")
-    if not repo_id:
-        raise HubError("push_to_hub is true but hub_model_id is not set: add `hub_model_id: your-name/repo-name` to "
-                       "the recipe (or hub_model_id=... on the command line)")
+    repo_id = _required_repo_id(args)
     if not is_main_process():
         logger.info("push of %s to %s left to the main process", output_dir, repo_id)
         return None

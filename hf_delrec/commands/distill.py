@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import finish_with_push
+
 logger = logging.getLogger("hf_delrec.distill")
 
 
@@ -366,11 +368,4 @@ def main(argv: list[str]) -> int:
         return 0
     print(json.dumps({"stage1_eval": results["stage1_eval"], "train_seconds": results["train_seconds"],
                       "steps_per_second": results["steps_per_second"]}, indent=2))
-    try:
-        url = hub.push_after_training(args.output_dir, push)
-    except hub.HubError as exc:
-        print(f"hf-delrec distill: push_to_hub: {exc}", file=sys.stderr)
-        return 1
-    if url:
-        print(f"pushed to {url}")
-    return 0
+    return finish_with_push("distill", args.output_dir, push)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import sys
 
+from . import finish_with_push
+
 
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in {"-h", "--help"}:
@@ -46,11 +48,4 @@ def main(argv: list[str]) -> int:
     if curve:
         print("validation HR@1 by step: " + ", ".join(f"{h['step']}:{h['HR@1']:.3f}" for h in curve))
     print(f"model written to {config.output_dir} (load with: import hf_delrec; AutoModel.from_pretrained(...))")
-    try:
-        url = hub.push_after_training(config.output_dir, push)
-    except hub.HubError as exc:
-        print(f"hf-delrec sft: push_to_hub: {exc}", file=sys.stderr)
-        return 1
-    if url:
-        print(f"pushed to {url}")
-    return 0
+    return finish_with_push("sft", config.output_dir, push)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import sys
 
+from . import finish_with_push
+
 
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in {"-h", "--help"}:
@@ -47,11 +49,4 @@ def main(argv: list[str]) -> int:
         print(f"hf-delrec train-llmsrec: model card not written: {exc}", file=sys.stderr)
     print(format_results_table(results))
     print(json.dumps({k: v for k, v in results.items() if k not in ("test", "validation_curve")}, indent=2))
-    try:
-        url = hub.push_after_training(results["final_dir"], push, dataset=results.get("dataset"))
-    except hub.HubError as exc:
-        print(f"hf-delrec train-llmsrec: push_to_hub: {exc}", file=sys.stderr)
-        return 1
-    if url:
-        print(f"pushed to {url}")
-    return 0
+    return finish_with_push("train-llmsrec", results["final_dir"], push, dataset=results.get("dataset"))
