@@ -112,3 +112,10 @@ def write_prepared_dir(prepared, path: Path) -> Path:
     prepared.items.save_to_disk(str(path / "items"))
     prepared.examples.save_to_disk(str(path / "examples"))
     return path
+
+
+def write_small_teacher_dataset(path: Path) -> Path:
+    """61 users / 40 items: an odd user count, so a 2-process evaluation pads its last batch (multi-process and
+    resume tests share it)."""
+    sequences, _ = make_sequences(num_users=61, num_items=40, min_len=6, max_len=10, noise=0.1, seed=3)
+    return write_prepared_dir(make_prepared(sequences, 40, num_negatives=25, num_candidates=20, seed=3), path)

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from teacher_synthetic import make_prepared, make_sequences, write_prepared_dir
+from teacher_synthetic import write_small_teacher_dataset
 
 import hf_delrec  # noqa: F401
 from hf_delrec.utils.distributed import user_set_digest
@@ -44,9 +44,7 @@ def only_artifact(parent: Path, name: str) -> None:
 
 @pytest.fixture(scope="module")
 def teacher_data(tmp_path_factory) -> Path:
-    sequences, _ = make_sequences(num_users=61, num_items=40, min_len=6, max_len=10, noise=0.1, seed=3)
-    return write_prepared_dir(make_prepared(sequences, 40, num_negatives=25, num_candidates=20, seed=3),
-                              tmp_path_factory.mktemp("dist") / "data")
+    return write_small_teacher_dataset(tmp_path_factory.mktemp("dist") / "data")
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from teacher_synthetic import make_prepared, make_sequences, write_prepared_dir
+from teacher_synthetic import write_small_teacher_dataset
 
 TESTS = Path(__file__).resolve().parent
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error",
@@ -73,9 +73,7 @@ def _results(path: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    sequences, _ = make_sequences(num_users=61, num_items=40, min_len=6, max_len=10, noise=0.1, seed=3)
-    return write_prepared_dir(make_prepared(sequences, 40, num_negatives=25, num_candidates=20, seed=3),
-                              tmp_path_factory.mktemp("resume") / "data")
+    return write_small_teacher_dataset(tmp_path_factory.mktemp("resume") / "data")
 
 
 @pytest.fixture(scope="module")
