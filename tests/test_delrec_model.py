@@ -137,3 +137,23 @@ def test_recommend_command(tiny_lm_dir, tmp_path, capsys):
     assert rc == 0 and len(out) == 4 and out[0].split()[:2] == ["rank", "item"]
     assert recommend.main([str(tmp_path / "m"), "--history", "no such movie (2099)"]) == 2
     assert "not in the catalogue" in capsys.readouterr().err
+
+
+def test_saved_adapter_names_the_configs_base_not_the_local_copy(tiny_lm_dir, tmp_path):
+    """SmolLM2 offline is loaded from a converted local copy: the adapter must still name the Hub id of the config."""
+    import shutil
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    copy = tmp_path / "converted-copy"
+    shutil.copytree(tiny_lm_dir, copy)
+    llm = AutoModelForCausalLM.from_pretrained(str(copy))
+    config = DELRecConfig(base_model_name_or_path=str(tiny_lm_dir), num_candidates=5)
+    model = DELRec.from_parts(config, llm, AutoTokenizer.from_pretrained(str(copy)),
+                              item_titles=make_prepared(num_items=30).titles)
+    model.llm = get_peft_model(model.llm, LoraConfig(r=2, target_modules=["q_proj"], task_type="CAUSAL_LM"))
+    assert model.llm.peft_config["default"].base_model_name_or_path == str(copy)  # what PEFT records by itself
+    model.save_pretrained(tmp_path / "out")
+    adapter = json.loads((tmp_path / "out" / "lora" / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == str(tiny_lm_dir)

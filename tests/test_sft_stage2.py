@@ -151,3 +151,41 @@ def test_sft_command(parts, tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
     assert sft.main([str(path), "no_such_key=1"]) == 2
     assert "no_such_key" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("num_items_in_batch", [None, 37])
+def test_completion_only_logits_equal_trl_loss_and_gradient(parts, tmp_path, num_items_in_batch):
+    """The memory-saving loss (LM head on the answer positions only) is TRL's fused loss, value and gradient."""
+    from hf_delrec.trainers.sft_data import to_prompt_completion
+    from hf_delrec.trainers.sft_trainer import DELRecSFTTrainer, build_delrec_model
+
+    prep = make_prepared(num_users=8)
+    script = DELRecSFTScriptArguments(model_name_or_path=str(parts / "lm"), soft_prompt_path=str(parts / "prompt"))
+    model = build_delrec_model(script, prep, num_candidates=5)
+    pairs = training_pairs(prep.examples["train"], num_candidates=5, examples_per_user=2)
+    ds = to_prompt_completion(pairs, prep.titles, model.format_prompt, model.format_completion)
+    args = DELRecSFTConfig(output_dir=str(tmp_path / "t"), max_steps=1, **TRAIN_KW)
+    trainer = DELRecSFTTrainer(model=model.llm, args=args, train_dataset=ds, processing_class=model.tokenizer)
+    assert args.completion_only_logits
+    batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    lengths = batch["attention_mask"].sum(-1)
+    assert lengths.min() < lengths.max()  # right padding of rows of different lengths is exercised
+    trainer.model.eval()  # no dropout: both losses see the same network
+    lora = [p for n, p in trainer.model.named_parameters() if p.requires_grad]
+
+    def loss_and_grads(fn):
+        trainer.model.zero_grad()
+        loss = fn(trainer.model, dict(batch), num_items_in_batch=num_items_in_batch)
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in lora]
+
+    ours, g_ours = loss_and_grads(trainer.compute_loss)
+    trl_loss, g_trl = loss_and_grads(super(DELRecSFTTrainer, trainer).compute_loss)
+    torch.testing.assert_close(ours, trl_loss, rtol=1e-5, atol=1e-6)
+    assert any(g.abs().sum() > 0 for g in g_ours)
+    for a, b in zip(g_ours, g_trl):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
+    trainer._metrics["eval"].clear()
+    trainer.compute_loss(trainer.model, dict(batch))
+    acc = trainer._metrics["eval"]["mean_token_accuracy"]
+    assert len(acc) == 1 and 0.0 <= acc[0] <= 1.0 and trainer._metrics["eval"]["entropy"][0] > 0

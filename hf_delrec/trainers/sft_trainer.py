@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
-from transformers import TrainerCallback
+from transformers import Trainer, TrainerCallback
 from trl import SFTTrainer
 
 from .sft_config import DELRecSFTConfig
@@ -147,9 +147,51 @@ class DELRecSFTTrainer(SFTTrainer):
         super().__init__(model=model, args=args, peft_config=peft_config, callbacks=callbacks, **kwargs)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if not self.is_adalora or not model.training:
-            return super().compute_loss(model, inputs, return_outputs=return_outputs,
-                                        num_items_in_batch=num_items_in_batch)
+        if self.is_adalora and model.training:
+            return self._adalora_loss(model, inputs, return_outputs, num_items_in_batch)
+        if self.args.completion_only_logits and "labels" in inputs:
+            return self._completion_only_loss(model, inputs, return_outputs, num_items_in_batch)
+        return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                    num_items_in_batch=num_items_in_batch)
+
+    def _completion_only_loss(self, model, inputs, return_outputs, num_items_in_batch):
+        """Token NLL of the completion, projecting only the completion positions through the LM head.
+
+        Stage-2 rows are a ~350-token prompt and a ~15-token answer; on CPU TRL's fused head projects every position
+        ((batch x length) x vocab logits, ~0.5 GB at batch 8 for SmolLM2's 49k vocabulary, plus its softmax
+        temporaries). Here the LLM returns its last hidden states and only the positions whose next token is a label
+        are projected. Same value and gradient as ``SFTTrainer``'s loss (tested); the same metrics are logged.
+        """
+        labels = inputs["labels"]
+        model_inputs = {k: v for k, v in inputs.items() if k != "labels"}
+        # logits_to_keep=1: the model's own head runs on one position only; output_hidden_states[-1] is the normed
+        # last hidden state the head reads.
+        outputs = model(**model_inputs, use_cache=False, output_hidden_states=True, logits_to_keep=1)
+        target = labels[:, 1:]
+        mask = target != -100
+        head = self.accelerator.unwrap_model(model).get_output_embeddings()
+        hidden = outputs.hidden_states[-1][:, :-1][mask].to(head.weight.device)
+        logits = head(hidden).float()
+        log_probs = logits.log_softmax(-1)
+        token_log_probs = log_probs.gather(-1, target[mask].to(logits.device)[:, None]).squeeze(-1)
+        num_tokens = mask.sum() if num_items_in_batch is None else num_items_in_batch
+        loss = -token_log_probs.sum() / torch.as_tensor(num_tokens, device=logits.device).clamp(min=1)
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            # As Trainer/SFTTrainer: num_items_in_batch counts every rank's tokens and DDP averages the gradients.
+            loss = loss * self.accelerator.num_processes
+        with torch.no_grad():
+            mode = "train" if model.training else "eval"
+            num_valid = self.accelerator.gather_for_metrics(mask.sum()).sum()
+            entropy = -(log_probs.exp() * log_probs).sum(-1).sum()
+            correct = (logits.argmax(-1) == target[mask].to(logits.device)).sum()
+            entropy = self.accelerator.gather_for_metrics(entropy).sum()
+            correct = self.accelerator.gather_for_metrics(correct).sum()
+            if num_valid > 0:
+                self._metrics[mode]["entropy"].append((entropy / num_valid).item())
+                self._metrics[mode]["mean_token_accuracy"].append((correct / num_valid).item())
+        return (loss, outputs) if return_outputs else loss
+
+    def _adalora_loss(self, model, inputs, return_outputs, num_items_in_batch):
         # AdaLoraModel.forward adds orth_reg_weight * regulariser to ``outputs.loss``; SFTTrainer would only use the
         # log-probs. Keep the token NLL scaled exactly as SFTTrainer scales it and add the regulariser once per
         # optimizer step (it is a per-forward quantity, so divide it across gradient-accumulation micro-batches).
@@ -166,6 +208,77 @@ class DELRecSFTTrainer(SFTTrainer):
         mode = "train" if model.training else "eval"
         self._metrics[mode]["orth_regulariser"].append(float(regulariser.detach()))
         return (loss, outputs) if return_outputs else loss
+
+
+class Seq2SeqDELRecSFTTrainer(Trainer):
+    """Stage 2 for encoder-decoder LLMs (Flan-T5, the paper's backbone): TRL's ``SFTTrainer`` is causal-only.
+
+    Takes the same prompt-completion rows as ``DELRecSFTTrainer``: the prompt (soft-prompt placeholders included)
+    becomes the encoder input, the completion the decoder labels, tokenised exactly as the candidate scorer tokenises
+    an answer (no special tokens), so training and ranking see the same target tokens. The loss is the model's own
+    (for AdaLoRA it already holds the orthogonal regulariser); LoRA/AdaLoRA come from ``args.build_peft_config``.
+    """
+
+    def __init__(self, model, args: DELRecSFTConfig, *, peft_config=None, callbacks=None, train_dataset=None,
+                 eval_dataset=None, processing_class=None, data_collator=None, **kwargs):
+        from peft import get_peft_model
+        from transformers import DataCollatorForSeq2Seq
+
+        if not isinstance(args, DELRecSFTConfig):
+            raise TypeError(f"args must be a DELRecSFTConfig, got {type(args).__name__}")
+        if not getattr(model.config, "is_encoder_decoder", False):
+            raise ValueError("Seq2SeqDELRecSFTTrainer is for encoder-decoder LLMs; use DELRecSFTTrainer")
+        if processing_class is None:
+            raise ValueError("pass processing_class (the tokenizer): the prompt-completion rows are tokenised here")
+        if peft_config is None:
+            peft_config = args.build_peft_config(task_type="SEQ_2_SEQ_LM")
+        self.is_adalora = type(peft_config).__name__ == "AdaLoraConfig"
+        callbacks = list(callbacks or [])
+        if self.is_adalora and not any(isinstance(c, AdaLoraRankCallback) for c in callbacks):
+            callbacks.append(AdaLoraRankCallback())
+        # PEFT freezes every non-adapter parameter, the soft prompt inside the input embedding included.
+        model = get_peft_model(model, peft_config)
+        self.num_truncated_prompts = 0
+        train_dataset = self._tokenize(train_dataset, processing_class, args.max_length, "train")
+        eval_dataset = self._tokenize(eval_dataset, processing_class, args.max_length, "eval")
+        if data_collator is None:
+            data_collator = DataCollatorForSeq2Seq(processing_class, label_pad_token_id=-100)
+        super().__init__(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+                         processing_class=processing_class, data_collator=data_collator, callbacks=callbacks,
+                         **kwargs)
+
+    def _tokenize(self, dataset, tokenizer, max_length: int | None, split: str):
+        if dataset is None or "input_ids" in dataset.column_names:
+            return dataset
+        missing = {"prompt", "completion"} - set(dataset.column_names)
+        if missing:
+            raise ValueError(f"{split} dataset: needs 'prompt' and 'completion' columns (missing {sorted(missing)}) "
+                             "or tokenised 'input_ids'/'labels'")
+        rows = {"input_ids": [], "attention_mask": [], "labels": []}
+        for k, (prompt, completion) in enumerate(zip(dataset["prompt"], dataset["completion"])):
+            ids = tokenizer(prompt)["input_ids"]
+            if max_length is not None and len(ids) > max_length:
+                # Like SFTTrainer: keep the start (instruction, soft prompt, history), cut the end; counted, not hidden.
+                ids = ids[:max_length]
+                self.num_truncated_prompts += 1
+            labels = tokenizer(completion, add_special_tokens=False)["input_ids"]
+            if not labels:
+                raise ValueError(f"{split} dataset row {k}: the completion {completion!r} tokenises to no tokens")
+            rows["input_ids"].append(ids)
+            rows["attention_mask"].append([1] * len(ids))
+            rows["labels"].append(labels)
+        if self.num_truncated_prompts:
+            logger.warning("stage 2 (seq2seq): %d %s prompts longer than max_length=%s were truncated",
+                           self.num_truncated_prompts, split, max_length)
+        from datasets import Dataset
+
+        return Dataset.from_dict(rows)
+
+
+def make_sft_trainer(model, args: DELRecSFTConfig, **kwargs):
+    """``DELRecSFTTrainer`` (TRL) for causal LLMs, ``Seq2SeqDELRecSFTTrainer`` for encoder-decoder LLMs."""
+    cls = Seq2SeqDELRecSFTTrainer if getattr(model.config, "is_encoder_decoder", False) else DELRecSFTTrainer
+    return cls(model, args, **kwargs)
 
 
 TEACHER_DISPLAY_NAMES = {"sasrec": "SASRec", "gru4rec": "GRU4Rec", "caser": "Caser", "bert4rec": "BERT4Rec"}
@@ -319,8 +432,8 @@ def train_stage2(script_args, args: DELRecSFTConfig, prepared=None, llm=None, to
             val_rows = ranking_rows(prepared.examples["validation"], args.hr_eval_num_users, seed=args.seed)
             hr_cb = RankingEvalCallback(lambda _m: rank_rows(model, val_rows), args.hr_eval_steps, scratch)
             callbacks.append(hr_cb)
-        trainer = DELRecSFTTrainer(
-            model=model.llm, args=args, train_dataset=train_ds, processing_class=model.tokenizer, callbacks=callbacks
+        trainer = make_sft_trainer(
+            model.llm, args, train_dataset=train_ds, processing_class=model.tokenizer, callbacks=callbacks
         )
         trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
         total = sum(p.numel() for p in trainer.model.parameters())
@@ -371,6 +484,8 @@ def train_stage2(script_args, args: DELRecSFTConfig, prepared=None, llm=None, to
 
 __all__ = [
     "DELRecSFTTrainer",
+    "Seq2SeqDELRecSFTTrainer",
+    "make_sft_trainer",
     "AdaLoraRankCallback",
     "RankingEvalCallback",
     "plot_validation_curve",

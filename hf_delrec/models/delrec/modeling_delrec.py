@@ -370,6 +370,10 @@ class DELRec(PreTrainedModel):
                       metadata={"format": "pt"})
         if self.has_lora:
             config.lora_subfolder = config.lora_subfolder or "lora"
+            # PEFT records the path the LLM was loaded from (for SmolLM2 offline: the local converted copy); the
+            # adapter must name the base the config names (a Hub id) so it resolves on another machine.
+            for peft_cfg in self.llm.peft_config.values():
+                peft_cfg.base_model_name_or_path = config.base_model_name_or_path
             self.llm.save_pretrained(str(out / config.lora_subfolder))
         else:
             config.lora_subfolder = None
