@@ -12,9 +12,9 @@ from hf_delrec.trainers.sft_config import DELRecSFTConfig, DELRecSFTScriptArgume
 from hf_delrec.trainers.sft_data import to_prompt_completion, training_pairs
 from tiny_models import make_tiny_t5
 
-TRAIN_KW = dict(use_cpu=True, report_to=[], bf16=False, activation_checkpointing=False, save_strategy="no",
-                logging_steps=1, per_device_train_batch_size=4, num_candidates=5, learning_rate=5e-3, seed=0,
-                lora_target_modules=["q", "v"])
+from test_sft_stage2 import TRAIN_KW as CAUSAL_TRAIN_KW
+
+TRAIN_KW = {**CAUSAL_TRAIN_KW, "lora_target_modules": ["q", "v"]}  # T5's attention projections
 
 
 @pytest.fixture(scope="module")

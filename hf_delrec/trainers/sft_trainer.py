@@ -255,21 +255,23 @@ class Seq2SeqDELRecSFTTrainer(Trainer):
             raise ValueError(f"{split} dataset: needs 'prompt' and 'completion' columns (missing {sorted(missing)}) "
                              "or tokenised 'input_ids'/'labels'")
         rows = {"input_ids": [], "attention_mask": [], "labels": []}
+        truncated = 0
         for k, (prompt, completion) in enumerate(zip(dataset["prompt"], dataset["completion"])):
             ids = tokenizer(prompt)["input_ids"]
             if max_length is not None and len(ids) > max_length:
                 # Like SFTTrainer: keep the start (instruction, soft prompt, history), cut the end; counted, not hidden.
                 ids = ids[:max_length]
-                self.num_truncated_prompts += 1
+                truncated += 1
             labels = tokenizer(completion, add_special_tokens=False)["input_ids"]
             if not labels:
                 raise ValueError(f"{split} dataset row {k}: the completion {completion!r} tokenises to no tokens")
             rows["input_ids"].append(ids)
             rows["attention_mask"].append([1] * len(ids))
             rows["labels"].append(labels)
-        if self.num_truncated_prompts:
+        if truncated:
+            self.num_truncated_prompts += truncated
             logger.warning("stage 2 (seq2seq): %d %s prompts longer than max_length=%s were truncated",
-                           self.num_truncated_prompts, split, max_length)
+                           truncated, split, max_length)
         from datasets import Dataset
 
         return Dataset.from_dict(rows)
