@@ -133,3 +133,22 @@ def test_seq2seq_rows_without_prompt_completion_are_refused(parts, tmp_path):
     with pytest.raises(ValueError, match=r"train dataset: needs 'prompt' and 'completion'.*\['completion'\]"):
         Seq2SeqDELRecSFTTrainer(model.llm, args, train_dataset=Dataset.from_dict({"prompt": ["a"]}),
                                 processing_class=model.tokenizer)
+
+
+def test_seq2seq_long_prompts_are_truncated_and_counted(parts, tmp_path, caplog):
+    from hf_delrec.trainers.sft_trainer import build_delrec_model, make_sft_trainer
+
+    prep = make_prepared(num_users=4)
+    model = build_delrec_model(_script(parts), prep, num_candidates=5)
+    pairs = training_pairs(prep.examples["train"], num_candidates=5, examples_per_user=1)
+    ds = to_prompt_completion(pairs, prep.titles, model.format_prompt, model.format_completion)
+    lengths = [len(model.tokenizer(p)["input_ids"]) for p in ds["prompt"]]
+    cut = min(lengths) - 1  # every row is longer
+    args = DELRecSFTConfig(output_dir=str(tmp_path / "t"), max_steps=1, **{**TRAIN_KW, "max_length": cut})
+    with caplog.at_level("WARNING"):
+        trainer = make_sft_trainer(model.llm, args, train_dataset=ds, processing_class=model.tokenizer)
+    longer = sum(n > cut for n in lengths)
+    assert longer >= 2 and trainer.num_truncated_prompts == longer
+    assert max(len(r) for r in trainer.train_dataset["input_ids"]) == cut
+    assert len(trainer.train_dataset) == len(ds)  # truncated, never dropped
+    assert f"{longer} train prompts longer than max_length={cut} were truncated" in caplog.text
