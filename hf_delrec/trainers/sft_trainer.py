@@ -42,6 +42,15 @@ class AdaLoraRankCallback(TrainerCallback):
         self.num_calls += 1
 
 
+def _adalora_callbacks(peft_config, callbacks) -> tuple[bool, list]:
+    """(is AdaLoRA, the callbacks with one ``AdaLoraRankCallback`` added for AdaLoRA): neither Trainer calls it."""
+    callbacks = list(callbacks or [])
+    is_adalora = type(peft_config).__name__ == "AdaLoraConfig"
+    if is_adalora and not any(isinstance(c, AdaLoraRankCallback) for c in callbacks):
+        callbacks.append(AdaLoraRankCallback())
+    return is_adalora, callbacks
+
+
 class RankingEvalCallback(TrainerCallback):
     """Every ``eval_steps`` optimizer steps (and before the first), rank a fixed validation subset and log HR@1.
 
@@ -140,10 +149,7 @@ class DELRecSFTTrainer(SFTTrainer):
             raise TypeError(f"args must be a DELRecSFTConfig, got {type(args).__name__}")
         if peft_config is None:
             peft_config = args.build_peft_config()
-        callbacks = list(callbacks or [])
-        self.is_adalora = type(peft_config).__name__ == "AdaLoraConfig"
-        if self.is_adalora and not any(isinstance(c, AdaLoraRankCallback) for c in callbacks):
-            callbacks.append(AdaLoraRankCallback())
+        self.is_adalora, callbacks = _adalora_callbacks(peft_config, callbacks)
         super().__init__(model=model, args=args, peft_config=peft_config, callbacks=callbacks, **kwargs)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -232,10 +238,7 @@ class Seq2SeqDELRecSFTTrainer(Trainer):
             raise ValueError("pass processing_class (the tokenizer): the prompt-completion rows are tokenised here")
         if peft_config is None:
             peft_config = args.build_peft_config(task_type="SEQ_2_SEQ_LM")
-        self.is_adalora = type(peft_config).__name__ == "AdaLoraConfig"
-        callbacks = list(callbacks or [])
-        if self.is_adalora and not any(isinstance(c, AdaLoraRankCallback) for c in callbacks):
-            callbacks.append(AdaLoraRankCallback())
+        self.is_adalora, callbacks = _adalora_callbacks(peft_config, callbacks)
         # PEFT freezes every non-adapter parameter, the soft prompt inside the input embedding included.
         model = get_peft_model(model, peft_config)
         self.num_truncated_prompts = 0
